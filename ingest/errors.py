@@ -1,0 +1,96 @@
+"""Typed errors with a stable `code`. HTTP maps them to RFC 9457 problem+json, the CLI to one line + exit 1."""
+
+from __future__ import annotations
+
+
+class KBError(Exception):
+    """Base of every error the product reports to a user. `code` is stable and documented."""
+
+    code: str = "kb_error"
+    http_status: int = 500
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class IngestError(KBError):
+    """A file could not be ingested. The batch goes on with the next file."""
+
+    code = "ingest_failed"
+    http_status = 422
+
+
+class UnsupportedFormat(IngestError):
+    code = "unsupported_format"
+    http_status = 415
+
+
+class EmptyFile(IngestError):
+    code = "empty_file"
+
+
+class FileTooLarge(IngestError):
+    code = "file_too_large"
+    http_status = 413
+
+
+class EncryptedDocument(IngestError):
+    """Encrypted with a user password we do not have (an empty password is tried first)."""
+
+    code = "encrypted"
+
+
+class CorruptDocument(IngestError):
+    """Truncated, damaged or not the format its extension claims."""
+
+    code = "corrupt_file"
+
+
+class NoTextLayer(IngestError):
+    """A scanned PDF: pages but no extractable text. OCR is out of scope."""
+
+    code = "no_text_layer"
+
+
+class SuspiciousArchive(IngestError):
+    """A DOCX whose decompressed size is far beyond any real document (zip bomb)."""
+
+    code = "zip_bomb"
+
+
+class InvalidMetadata(IngestError):
+    code = "invalid_metadata"
+
+
+class DocumentNotFound(KBError):
+    code = "document_not_found"
+    http_status = 404
+
+
+class StoreLocked(KBError):
+    """The embedded store directory is owned by another process (usually the running service)."""
+
+    code = "store_locked"
+    http_status = 503
+
+
+class StoreError(KBError):
+    code = "store_error"
+    http_status = 500
+
+
+class ConfigurationError(KBError):
+    code = "configuration_error"
+    http_status = 500
+
+
+class ModelUnavailable(KBError):
+    """A model file or package is missing, or its sha256 does not match."""
+
+    code = "model_unavailable"
+    http_status = 503
