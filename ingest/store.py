@@ -1,0 +1,521 @@
+"""The vector store: one protocol, two implementations with the same payload schema and filter semantics.
+
+- `EdgeStore`: Qdrant Edge in process (embedded default). It locks its directory: one owner at a time.
+- `ServerStore`: a Qdrant server or cluster through qdrant-client (scale-out); with `location=":memory:"` or a
+  path it runs qdrant-client's local mode, which is how the shared contract suite exercises it here.
+
+Every point carries one dense vector (`dense`) and one BM25 sparse vector (`bm25`, German stemming, IDF applied
+by Qdrant). Every read takes an `AccessScope` and turns it into a filter; there is no unscoped read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from ingest.config import StoreSettings
+from ingest.domain import AccessScope, Chunk, ScoredChunk, Visibility
+from ingest.errors import ConfigurationError, StoreError, StoreLocked
+
+log = logging.getLogger(__name__)
+
+DENSE = "dense"
+SPARSE = "bm25"
+
+KEYWORD_FIELDS = ("doc_id", "revision", "working_group", "doc_type", "visibility", "status", "legal_refs")
+INTEGER_FIELDS = ("ordinal", "date_num")
+BOOL_FIELDS = ("is_current", "has_decisions")
+
+
+class SearchMode(StrEnum):
+    HYBRID = "hybrid"
+    DENSE = "dense"
+    BM25 = "bm25"
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Optional narrowing of a query. By default only the current revision of each document is searched."""
+
+    doc_types: frozenset[str] = frozenset()
+    working_groups: frozenset[str] = frozenset()
+    doc_ids: frozenset[str] = frozenset()
+    statuses: frozenset[str] = frozenset()
+    legal_refs: frozenset[str] = frozenset()
+    date_from: str | None = None
+    date_to: str | None = None
+    revision: str | None = None
+    include_history: bool = False
+    only_heads: bool = False
+    has_decisions: bool = False
+
+
+@dataclass(frozen=True)
+class StoreQuery:
+    dense: npt.NDArray[np.float32] | None
+    text: str
+    mode: SearchMode = SearchMode.HYBRID
+    limit: int = 10
+    candidates: int = 40
+    filters: SearchFilters = field(default_factory=SearchFilters)
+
+
+class Store(Protocol):
+    name: str
+
+    def upsert(self, chunks: Sequence[Chunk], dense: npt.NDArray[np.float32], sparse_texts: Sequence[str]) -> None:
+        """Write chunks with their vectors. Idempotent: ids are deterministic."""
+
+    def search(self, queries: Sequence[StoreQuery], scope: AccessScope) -> list[list[ScoredChunk]]:
+        """Run several queries in one batch, each restricted to `scope`."""
+
+    def scroll(self, scope: AccessScope, filters: SearchFilters, *, limit: int | None = None) -> list[ScoredChunk]:
+        """All points matching scope and filters, in id order (score 0)."""
+
+    def count(self, scope: AccessScope, filters: SearchFilters | None = None) -> int: ...
+
+    def retire_other_revisions(self, doc_id: str, current_revision: str) -> None:
+        """Mark every other revision of `doc_id` as not current (kept for `revision`/history queries)."""
+
+    def delete_document(self, doc_id: str) -> int:
+        """Delete every revision of a document. Returns the number of points removed."""
+
+    def delete_revision(self, doc_id: str, revision: str) -> int: ...
+
+    def optimize(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def date_number(date: str | None) -> int | None:
+    """`2025-09-18` → 20250918, for integer range filters that behave the same in every backend."""
+    if not date or len(date) < 10:
+        return None
+    try:
+        return int(date[:4] + date[5:7] + date[8:10])
+    except ValueError:
+        return None
+
+
+def _point_payload(chunk: Chunk) -> dict[str, Any]:
+    payload = chunk.payload()
+    payload["date_num"] = date_number(chunk.meta.date)
+    payload["has_decisions"] = bool(payload.get("decisions"))
+    return payload
+
+
+# A backend-neutral filter tree, translated once per backend.
+@dataclass(frozen=True)
+class _Match:
+    key: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class _Range:
+    key: str
+    gte: int | None
+    lte: int | None
+
+
+@dataclass(frozen=True)
+class _AnyOf:
+    conditions: tuple[_Match, ...]
+
+
+_Condition = _Match | _Range | _AnyOf
+
+
+def scope_conditions(scope: AccessScope) -> list[_Condition]:
+    """The access rule: visibility allowed, and public or one of the caller's working groups."""
+    conditions: list[_Condition] = [_Match("visibility", tuple(sorted(scope.visibilities)))]
+    if scope.working_groups is not None:
+        conditions.append(
+            _AnyOf(
+                (
+                    _Match("visibility", (Visibility.PUBLIC.value,)),
+                    _Match("working_group", tuple(sorted(scope.working_groups)) or ("\x00none",)),
+                )
+            )
+        )
+    return conditions
+
+
+def filter_conditions(filters: SearchFilters) -> list[_Condition]:
+    conditions: list[_Condition] = []
+    for key, values in (
+        ("doc_type", filters.doc_types),
+        ("working_group", filters.working_groups),
+        ("doc_id", filters.doc_ids),
+        ("status", filters.statuses),
+        ("legal_refs", filters.legal_refs),
+    ):
+        if values:
+            conditions.append(_Match(key, tuple(sorted(values))))
+    if filters.date_from or filters.date_to:
+        conditions.append(_Range("date_num", date_number(filters.date_from), date_number(filters.date_to)))
+    if filters.revision:
+        conditions.append(_Match("revision", (filters.revision,)))
+    elif not filters.include_history:
+        conditions.append(_Match("is_current", (True,)))
+    if filters.only_heads:
+        conditions.append(_Match("ordinal", (0,)))
+    if filters.has_decisions:
+        conditions.append(_Match("has_decisions", (True,)))
+    return conditions
+
+
+class EdgeStore:
+    """Qdrant Edge in process. Opening a directory another process owns raises `StoreLocked`."""
+
+    name = "edge"
+
+    def __init__(self, path: str, dim: int, *, bm25_language: str = "german", rrf_k: int = 60) -> None:
+        import os
+
+        import qdrant_edge as qe
+
+        self._qe = qe
+        self._bm25 = qe.Bm25(qe.Bm25Config(language=bm25_language))
+        self._rrf_k = rrf_k
+        self.path = path
+        config = qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        )
+        try:
+            if os.path.isdir(path) and os.listdir(path):
+                self._shard = qe.EdgeShard.load(path)
+            else:
+                os.makedirs(path, exist_ok=True)
+                self._shard = qe.EdgeShard.create(path, config)
+        except Exception as exc:
+            if "WouldBlock" in str(exc) or "lock" in str(exc).lower():
+                raise StoreLocked(
+                    "the store is in use by another process (is `kb serve` running? then ingest through it)",
+                    path=path,
+                ) from exc
+            raise StoreError(f"cannot open Qdrant Edge store: {exc}", path=path) from exc
+        self._ensure_indexes()
+
+    def _ensure_indexes(self) -> None:
+        qe = self._qe
+        existing = set(self._shard.info().payload_schema)
+        wanted = [(f, qe.PayloadSchemaType.Keyword) for f in KEYWORD_FIELDS]
+        wanted += [(f, qe.PayloadSchemaType.Integer) for f in INTEGER_FIELDS]
+        wanted += [(f, qe.PayloadSchemaType.Bool) for f in BOOL_FIELDS]
+        for name, schema in wanted:
+            if name not in existing:
+                self._shard.update(qe.UpdateOperation.create_field_index(name, schema))
+
+    # -- writing -------------------------------------------------------------------------------------------
+    def upsert(self, chunks: Sequence[Chunk], dense: npt.NDArray[np.float32], sparse_texts: Sequence[str]) -> None:
+        qe = self._qe
+        points = [
+            qe.Point(
+                chunk.point_id,
+                {DENSE: dense[i].tolist(), SPARSE: self._bm25.embed_document(sparse_texts[i])},
+                _point_payload(chunk),
+            )
+            for i, chunk in enumerate(chunks)
+        ]
+        if points:
+            self._shard.update(qe.UpdateOperation.upsert_points(points))
+
+    def retire_other_revisions(self, doc_id: str, current_revision: str) -> None:
+        qe = self._qe
+        flt = qe.Filter(
+            must=[qe.FieldCondition(key="doc_id", match=qe.MatchValue(doc_id))],
+            must_not=[qe.FieldCondition(key="revision", match=qe.MatchValue(current_revision))],
+        )
+        self._shard.update(qe.UpdateOperation.set_payload_by_filter({"is_current": False}, flt))
+
+    def delete_document(self, doc_id: str) -> int:
+        flt = self._qe.Filter(must=[self._qe.FieldCondition(key="doc_id", match=self._qe.MatchValue(doc_id))])
+        return self._delete(flt)
+
+    def delete_revision(self, doc_id: str, revision: str) -> int:
+        qe = self._qe
+        flt = qe.Filter(
+            must=[
+                qe.FieldCondition(key="doc_id", match=qe.MatchValue(doc_id)),
+                qe.FieldCondition(key="revision", match=qe.MatchValue(revision)),
+            ]
+        )
+        return self._delete(flt)
+
+    def _delete(self, flt: Any) -> int:
+        n = int(self._shard.count(self._qe.CountRequest(exact=True, filter=flt)))
+        if n:
+            self._shard.update(self._qe.UpdateOperation.delete_points_by_filter(flt))
+        return n
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def search(self, queries: Sequence[StoreQuery], scope: AccessScope) -> list[list[ScoredChunk]]:
+        requests = [self._request(q, scope) for q in queries]
+        if len(requests) == 1:
+            results = [self._shard.query(requests[0])]
+        else:
+            results = self._shard.query_batch(self._qe.QueryBatchRequest(requests))
+        return [[ScoredChunk(str(p.id), float(p.score), dict(p.payload or {})) for p in r] for r in results]
+
+    def _request(self, q: StoreQuery, scope: AccessScope) -> Any:
+        qe = self._qe
+        flt = self._filter(scope, q.filters)
+        dense = (
+            qe.Query.Nearest(q.dense.tolist(), using=DENSE) if q.dense is not None else None
+        )
+        sparse = qe.Query.Nearest(self._bm25.embed_query(q.text), using=SPARSE)
+        if q.mode is SearchMode.DENSE:
+            if dense is None:
+                raise ConfigurationError("dense search needs a query vector")
+            return qe.QueryRequest(limit=q.limit, query=dense, filter=flt, with_payload=True)
+        if q.mode is SearchMode.BM25:
+            return qe.QueryRequest(limit=q.limit, query=sparse, filter=flt, with_payload=True)
+        if dense is None:
+            raise ConfigurationError("hybrid search needs a query vector")
+        prefetches = [
+            qe.Prefetch(limit=q.candidates, query=dense, filter=flt),
+            qe.Prefetch(limit=q.candidates, query=sparse, filter=flt),
+        ]
+        return qe.QueryRequest(
+            limit=q.limit, prefetches=prefetches, query=qe.Fusion.Rrf(k=self._rrf_k), filter=flt, with_payload=True
+        )
+
+    def scroll(self, scope: AccessScope, filters: SearchFilters, *, limit: int | None = None) -> list[ScoredChunk]:
+        return list(self._iter_scroll(scope, filters, limit))
+
+    def _iter_scroll(self, scope: AccessScope, filters: SearchFilters, limit: int | None) -> Iterator[ScoredChunk]:
+        flt = self._filter(scope, filters)
+        offset = None
+        seen = 0
+        while True:
+            page = 512 if limit is None else min(512, limit - seen)
+            records, offset = self._shard.scroll(
+                self._qe.ScrollRequest(offset=offset, limit=page, filter=flt, with_payload=True)
+            )
+            for record in records:
+                yield ScoredChunk(str(record.id), 0.0, dict(record.payload or {}))
+            seen += len(records)
+            if offset is None or not records or (limit is not None and seen >= limit):
+                return
+
+    def count(self, scope: AccessScope, filters: SearchFilters | None = None) -> int:
+        flt = self._filter(scope, filters or SearchFilters(include_history=True))
+        return int(self._shard.count(self._qe.CountRequest(exact=True, filter=flt)))
+
+    def _filter(self, scope: AccessScope, filters: SearchFilters) -> Any:
+        qe = self._qe
+
+        def convert(cond: _Condition) -> Any:
+            if isinstance(cond, _Match):
+                if len(cond.values) == 1:
+                    return qe.FieldCondition(key=cond.key, match=qe.MatchValue(cond.values[0]))
+                return qe.FieldCondition(key=cond.key, match=qe.MatchAny(list(cond.values)))
+            if isinstance(cond, _Range):
+                return qe.FieldCondition(key=cond.key, range=qe.RangeFloat(gte=cond.gte, lte=cond.lte))
+            return qe.Filter(should=[convert(c) for c in cond.conditions])
+
+        return qe.Filter(must=[convert(c) for c in scope_conditions(scope) + filter_conditions(filters)])
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    def optimize(self) -> None:
+        self._shard.optimize()
+
+    def close(self) -> None:
+        try:
+            self._shard.flush()
+        finally:
+            self._shard.close()
+
+
+class ServerStore:
+    """A Qdrant server or cluster through qdrant-client; `location=":memory:"`/`path=` selects local mode."""
+
+    name = "server"
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        url: str | None = None,
+        api_key: str | None = None,
+        path: str | None = None,
+        location: str | None = None,
+        collection: str = "kb_chunks",
+        shards: int = 1,
+        replicas: int = 1,
+        write_consistency: int = 1,
+        bm25_language: str = "german",
+        rrf_k: int = 60,
+    ) -> None:
+        import qdrant_edge as qe
+        from qdrant_client import QdrantClient, models
+
+        self._models = models
+        self._bm25 = qe.Bm25(qe.Bm25Config(language=bm25_language))
+        self._rrf_k = rrf_k
+        self.collection = collection
+        if url:
+            self._client = QdrantClient(url=url, api_key=api_key, timeout=30)
+        elif path:
+            self._client = QdrantClient(path=path)
+        else:
+            self._client = QdrantClient(location=location or ":memory:")
+        if not self._client.collection_exists(collection):
+            self._client.create_collection(
+                collection,
+                vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
+                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                shard_number=shards,
+                replication_factor=replicas,
+                write_consistency_factor=write_consistency,
+            )
+            for name in KEYWORD_FIELDS:
+                self._client.create_payload_index(collection, name, models.PayloadSchemaType.KEYWORD)
+            for name in INTEGER_FIELDS:
+                self._client.create_payload_index(collection, name, models.PayloadSchemaType.INTEGER)
+            for name in BOOL_FIELDS:
+                self._client.create_payload_index(collection, name, models.PayloadSchemaType.BOOL)
+
+    def _sparse(self, text: str, *, query: bool) -> Any:
+        vec = self._bm25.embed_query(text) if query else self._bm25.embed_document(text)
+        return self._models.SparseVector(indices=list(vec.indices), values=list(vec.values))
+
+    def upsert(self, chunks: Sequence[Chunk], dense: npt.NDArray[np.float32], sparse_texts: Sequence[str]) -> None:
+        m = self._models
+        points = [
+            m.PointStruct(
+                id=chunk.point_id,
+                vector={DENSE: dense[i].tolist(), SPARSE: self._sparse(sparse_texts[i], query=False)},
+                payload=_point_payload(chunk),
+            )
+            for i, chunk in enumerate(chunks)
+        ]
+        if points:
+            self._client.upsert(self.collection, points=points, wait=True)
+
+    def retire_other_revisions(self, doc_id: str, current_revision: str) -> None:
+        m = self._models
+        flt = m.Filter(
+            must=[m.FieldCondition(key="doc_id", match=m.MatchValue(value=doc_id))],
+            must_not=[m.FieldCondition(key="revision", match=m.MatchValue(value=current_revision))],
+        )
+        self._client.set_payload(self.collection, payload={"is_current": False}, points=flt, wait=True)
+
+    def delete_document(self, doc_id: str) -> int:
+        m = self._models
+        return self._delete(m.Filter(must=[m.FieldCondition(key="doc_id", match=m.MatchValue(value=doc_id))]))
+
+    def delete_revision(self, doc_id: str, revision: str) -> int:
+        m = self._models
+        return self._delete(
+            m.Filter(
+                must=[
+                    m.FieldCondition(key="doc_id", match=m.MatchValue(value=doc_id)),
+                    m.FieldCondition(key="revision", match=m.MatchValue(value=revision)),
+                ]
+            )
+        )
+
+    def _delete(self, flt: Any) -> int:
+        n = int(self._client.count(self.collection, count_filter=flt, exact=True).count)
+        if n:
+            self._client.delete(self.collection, points_selector=self._models.FilterSelector(filter=flt), wait=True)
+        return n
+
+    def search(self, queries: Sequence[StoreQuery], scope: AccessScope) -> list[list[ScoredChunk]]:
+        requests = [self._request(q, scope) for q in queries]
+        responses = self._client.query_batch_points(self.collection, requests=requests)
+        return [
+            [ScoredChunk(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
+            for response in responses
+        ]
+
+    def _request(self, q: StoreQuery, scope: AccessScope) -> Any:
+        m = self._models
+        flt = self._filter(scope, q.filters)
+        sparse = self._sparse(q.text, query=True)
+        if q.mode is SearchMode.BM25:
+            return m.QueryRequest(query=sparse, using=SPARSE, filter=flt, limit=q.limit, with_payload=True)
+        if q.dense is None:
+            raise ConfigurationError(f"{q.mode} search needs a query vector")
+        dense = q.dense.tolist()
+        if q.mode is SearchMode.DENSE:
+            return m.QueryRequest(query=dense, using=DENSE, filter=flt, limit=q.limit, with_payload=True)
+        return m.QueryRequest(
+            prefetch=[
+                m.Prefetch(query=dense, using=DENSE, limit=q.candidates, filter=flt),
+                m.Prefetch(query=sparse, using=SPARSE, limit=q.candidates, filter=flt),
+            ],
+            query=m.RrfQuery(rrf=m.Rrf(k=self._rrf_k)),
+            filter=flt,
+            limit=q.limit,
+            with_payload=True,
+        )
+
+    def scroll(self, scope: AccessScope, filters: SearchFilters, *, limit: int | None = None) -> list[ScoredChunk]:
+        flt = self._filter(scope, filters)
+        out: list[ScoredChunk] = []
+        offset = None
+        while True:
+            page = 512 if limit is None else min(512, limit - len(out))
+            records, offset = self._client.scroll(
+                self.collection, scroll_filter=flt, limit=page, offset=offset, with_payload=True
+            )
+            out.extend(ScoredChunk(str(r.id), 0.0, dict(r.payload or {})) for r in records)
+            if offset is None or not records or (limit is not None and len(out) >= limit):
+                return out
+
+    def count(self, scope: AccessScope, filters: SearchFilters | None = None) -> int:
+        flt = self._filter(scope, filters or SearchFilters(include_history=True))
+        return int(self._client.count(self.collection, count_filter=flt, exact=True).count)
+
+    def _filter(self, scope: AccessScope, filters: SearchFilters) -> Any:
+        m = self._models
+
+        def convert(cond: _Condition) -> Any:
+            if isinstance(cond, _Match):
+                if len(cond.values) == 1:
+                    return m.FieldCondition(key=cond.key, match=m.MatchValue(value=cond.values[0]))
+                return m.FieldCondition(key=cond.key, match=m.MatchAny(any=list(cond.values)))
+            if isinstance(cond, _Range):
+                return m.FieldCondition(key=cond.key, range=m.Range(gte=cond.gte, lte=cond.lte))
+            return m.Filter(should=[convert(c) for c in cond.conditions])
+
+        return m.Filter(must=[convert(c) for c in scope_conditions(scope) + filter_conditions(filters)])
+
+    def optimize(self) -> None:
+        """The server optimises in the background; nothing to do."""
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def build_store(settings: StoreSettings, dim: int) -> Store:
+    if settings.backend == "edge":
+        return EdgeStore(str(settings.path), dim, bm25_language=settings.bm25_language)
+    if settings.backend == "local":
+        return ServerStore(
+            dim, path=str(settings.path), collection=settings.collection, bm25_language=settings.bm25_language
+        )
+    if settings.backend == "server":
+        if not settings.url:
+            raise ConfigurationError("KB_STORE__URL is required for the server store backend")
+        return ServerStore(
+            dim,
+            url=settings.url,
+            api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+            collection=settings.collection,
+            shards=settings.shards,
+            replicas=settings.replicas,
+            write_consistency=settings.write_consistency,
+            bm25_language=settings.bm25_language,
+        )
+    raise ConfigurationError(f"unknown store backend: {settings.backend}")

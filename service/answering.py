@@ -1,0 +1,270 @@
+"""Cited answers: retrieve → fit sources into the prompt budget → constrained generation → verify citations.
+
+The service declines ("Keine Quelle gefunden.") when retrieval finds nothing relevant, when the model cites
+nothing, or when no citation survives verification. Invalid markers and unsupported citations are reported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ingest.domain import AccessScope, ScoredChunk
+from ingest.store import SearchFilters
+from service import citations
+from service.config import AnswerSettings, LLMSettings
+from service.llm import LLM, GenerationStats
+from service.prompting import (
+    ANSWER_KEY,
+    SOURCES_KEY,
+    PromptTemplate,
+    answer_schema,
+    fit_sources,
+    format_sources,
+    render,
+    source_label,
+)
+from service.retrieval import Retriever
+
+DECLINE_TEXT = "Keine Quelle gefunden."
+
+
+@dataclass(frozen=True)
+class Source:
+    """A passage offered to the model, numbered as the model and the user see it."""
+
+    number: int
+    point_id: str
+    doc_id: str
+    revision: str
+    title: str
+    label: str
+    source_path: str | None
+    page_start: int | None
+    page_end: int | None
+    section_path: list[str]
+    text: str
+    score: float
+
+    @classmethod
+    def from_hit(cls, number: int, hit: ScoredChunk) -> Source:
+        p = hit.payload
+        return cls(
+            number=number,
+            point_id=hit.point_id,
+            doc_id=str(p.get("doc_id")),
+            revision=str(p.get("revision")),
+            title=str(p.get("title") or p.get("doc_id")),
+            label=source_label(hit),
+            source_path=p.get("source_path"),
+            page_start=p.get("page_start"),
+            page_end=p.get("page_end"),
+            section_path=list(p.get("section_path") or []),
+            text=hit.text,
+            score=hit.score,
+        )
+
+
+@dataclass
+class AnswerResult:
+    question: str
+    answer: str
+    declined: bool
+    reason: str | None
+    sources: list[Source]
+    cited: list[int] = field(default_factory=list)
+    invalid_markers: list[int] = field(default_factory=list)
+    unsupported_citations: list[int] = field(default_factory=list)
+    unsupported_statements: list[str] = field(default_factory=list)
+    support: dict[int, float] = field(default_factory=dict)
+    model_output: str | None = None
+    model: str | None = None
+    retrieval_s: float = 0.0
+    stats: GenerationStats | None = None
+
+    @property
+    def citations(self) -> list[Source]:
+        return [s for s in self.sources if s.number in self.cited]
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["citations"] = [asdict(s) for s in self.citations]
+        out["stats"] = asdict(self.stats) if self.stats else None
+        return out
+
+
+@dataclass(frozen=True)
+class AnswerEvent:
+    """Streaming: `sources` once, `delta` for each piece of answer text, `done` with the verified result."""
+
+    kind: str
+    data: Any
+
+
+class Answerer:
+    def __init__(
+        self,
+        retriever: Retriever,
+        llm: LLM,
+        template: PromptTemplate,
+        settings: AnswerSettings,
+        llm_settings: LLMSettings,
+    ) -> None:
+        self.retriever = retriever
+        self.llm = llm
+        self.template = template
+        self.settings = settings
+        self.llm_settings = llm_settings
+
+    def answer(self, question: str, scope: AccessScope, filters: SearchFilters | None = None) -> AnswerResult:
+        result: AnswerResult | None = None
+        for event in self.stream(question, scope, filters):
+            if event.kind == "done":
+                result = event.data
+        assert result is not None
+        return result
+
+    def stream(
+        self, question: str, scope: AccessScope, filters: SearchFilters | None = None
+    ) -> Iterator[AnswerEvent]:
+        started = time.perf_counter()
+        retrieval = self.retriever.search(question, scope, filters=filters)
+        retrieval_s = time.perf_counter() - started
+        if not retrieval.relevant:
+            yield AnswerEvent("sources", [])
+            yield AnswerEvent(
+                "done",
+                AnswerResult(question, DECLINE_TEXT, True, "no_relevant_source", [], retrieval_s=retrieval_s),
+            )
+            return
+        hits = fit_sources(
+            self.template,
+            question,
+            retrieval.hits[: self.settings.max_sources],
+            budget_tokens=self.settings.prompt_budget_tokens,
+            count_tokens=self.llm.count_tokens,
+        )
+        sources = [Source.from_hit(i, hit) for i, hit in enumerate(hits, start=1)]
+        yield AnswerEvent("sources", sources)
+        messages = render(self.template, sources=format_sources(hits), question=question)
+        generation = self.llm.generate(
+            messages, schema=answer_schema(len(hits)), max_tokens=self.llm_settings.max_tokens
+        )
+        field_stream = AnswerFieldStream(ANSWER_KEY)
+        raw_parts: list[str] = []
+        for delta in generation:
+            raw_parts.append(delta)
+            text = field_stream.feed(delta)
+            if text:
+                yield AnswerEvent("delta", text)
+        result = self._verify(question, "".join(raw_parts), sources)
+        result.retrieval_s = retrieval_s
+        result.stats = generation.stats
+        result.model = self.llm.name
+        yield AnswerEvent("done", result)
+
+    def _verify(self, question: str, raw: str, sources: list[Source]) -> AnswerResult:
+        parsed = parse_model_output(raw)
+        if parsed is None:
+            return AnswerResult(question, DECLINE_TEXT, True, "model_output_invalid", sources, model_output=raw)
+        text, cited = parsed
+        check = citations.verify(text, cited, [s.text for s in sources], self.settings.min_support)
+        base = AnswerResult(
+            question,
+            DECLINE_TEXT,
+            True,
+            None,
+            sources,
+            cited=list(check.valid),
+            invalid_markers=list(check.invalid_markers),
+            unsupported_citations=list(check.unsupported),
+            support=dict(check.support_by_source),
+            model_output=raw,
+        )
+        if not check.cited or _is_decline(text):
+            base.reason = "model_found_no_source"
+            base.cited = []
+            return base
+        if not check.any_valid:
+            base.reason = "citations_unsupported"
+            return base
+        kept = [s for s in check.statements if s.supported]
+        base.unsupported_statements = [s.text for s in check.statements if not s.supported]
+        base.answer = citations.render_with_markers(
+            citations.CitationCheck(check.cited, check.valid, (), (), tuple(kept))
+        )
+        base.declined = False
+        return base
+
+
+def _is_decline(text: str) -> bool:
+    return "keine quelle" in text.lower() or not text.strip()
+
+
+def parse_model_output(raw: str) -> tuple[str, list[int]] | None:
+    """(answer text, cited numbers) from the model's JSON; tolerant of truncation of the sources list."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get(ANSWER_KEY), str):
+        numbers = data.get(SOURCES_KEY) or []
+        cited = [int(n) for n in numbers if isinstance(n, int | float) or str(n).isdigit()]
+        return data[ANSWER_KEY], cited
+    streamed = AnswerFieldStream(ANSWER_KEY)
+    text = streamed.feed(raw)
+    if not text:
+        return None
+    tail = raw.split(f'"{SOURCES_KEY}"', 1)
+    cited = [int(n) for n in re.findall(r"\d+", tail[1])] if len(tail) == 2 else []
+    return text, cited
+
+
+class AnswerFieldStream:
+    """Incrementally decodes the string value of one key from streamed JSON text, for live display."""
+
+    def __init__(self, key: str) -> None:
+        self._opening = re.compile(r'"' + re.escape(key) + r'"\s*:\s*"')
+        self._buffer = ""
+        self._pos: int | None = None
+        self._done = False
+
+    def feed(self, chunk: str) -> str:
+        self._buffer += chunk
+        if self._done:
+            return ""
+        if self._pos is None:
+            match = self._opening.search(self._buffer)
+            if not match:
+                return ""
+            self._pos = match.end()
+        out: list[str] = []
+        i = self._pos
+        buf = self._buffer
+        while i < len(buf):
+            ch = buf[i]
+            if ch == '"':
+                self._done = True
+                i += 1
+                break
+            if ch == "\\":
+                if i + 1 >= len(buf):
+                    break
+                esc = buf[i + 1]
+                if esc == "u":
+                    if i + 6 > len(buf):
+                        break
+                    out.append(chr(int(buf[i + 2 : i + 6], 16)))
+                    i += 6
+                    continue
+                out.append({"n": "\n", "t": "\t", "r": "", "b": "", "f": ""}.get(esc, esc))
+                i += 2
+                continue
+            out.append(ch)
+            i += 1
+        self._pos = i
+        return "".join(out)

@@ -1,0 +1,82 @@
+"""The one settings object of every entry point (`kb` CLI and the HTTP service).
+
+Environment variables use the `KB_` prefix and `__` for nesting, e.g. `KB_LLM__BACKEND=openai`,
+`KB_STORE__PATH=/srv/kb/store`, `KB_RETRIEVAL__TOP_K=8`. Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest.config import EmbeddingSettings, IngestSettings, StoreSettings
+from ingest.store import SearchMode
+
+
+class RetrievalSettings(BaseModel):
+    mode: SearchMode = Field(SearchMode.HYBRID, description="hybrid (dense + BM25, RRF), dense or bm25.")
+    top_k: int = Field(6, ge=1, le=100, description="Passages returned by search.")
+    candidates: int = Field(40, ge=1, description="Candidates per retriever before fusion.")
+    rrf_k: int = Field(60, ge=1, description="RRF constant.")
+    min_dense_score: float = Field(
+        0.80, description="Below this cosine (e5) for the best passage the question counts as out of corpus …"
+    )
+    min_term_overlap: float = Field(
+        0.5, description="… unless this share of the question's content words occurs in the best passages."
+    )
+
+
+class LLMSettings(BaseModel):
+    backend: Literal["llama_cpp", "openai"] = Field(
+        "llama_cpp", description="llama_cpp: GGUF in process (default); openai: an OpenAI-compatible server."
+    )
+    model: str = Field("qwen2.5-1.5b", description="llama_cpp: a model name of `kb models list` or a GGUF path.")
+    model_dir: Path | None = Field(None, description="Where assembled GGUF files live (default ~/.cache/kb/models).")
+    n_ctx: int = Field(4096, description="Context window (tokens).")
+    n_threads: int | None = Field(None, description="CPU threads for llama.cpp (default: all cores).")
+    base_url: str | None = Field(None, description="openai: base URL, e.g. http://gpu-llm:8000/v1.")
+    api_key: SecretStr | None = Field(None, description="openai: API key.")
+    api_model: str = Field("default", description="openai: the model name the server expects.")
+    timeout_s: float = Field(120.0, description="openai: request timeout in seconds.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(320, ge=16, description="Upper bound of generated tokens per answer.")
+    seed: int = Field(42, description="Sampling seed, for reproducible answers.")
+
+
+class AnswerSettings(BaseModel):
+    prompt_budget_tokens: int = Field(1500, ge=200, description="Upper bound of prompt tokens (system + sources).")
+    max_sources: int = Field(4, ge=1, description="Passages offered to the model at most.")
+    min_support: float = Field(
+        0.5, ge=0.0, le=1.0, description="Share of an answer's content words a cited passage must contain."
+    )
+    prompt_file: str = Field("answer.de.md", description="Prompt template in prompts/.")
+
+
+class ServerSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Bind address of `kb serve`.")
+    port: int = Field(8000, description="Port of `kb serve`.")
+    max_upload_bytes: int = Field(50 * 1024 * 1024, description="Largest accepted upload.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KB_", env_nested_delimiter="__", extra="ignore")
+
+    store: StoreSettings = StoreSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    ingest: IngestSettings = IngestSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    llm: LLMSettings = LLMSettings()
+    answer: AnswerSettings = AnswerSettings()
+    server: ServerSettings = ServerSettings()
+    service_url: str | None = Field(
+        None, description="URL of a running service for `kb ingest/search/ask` (default: http://host:port)."
+    )
+    prompts_dir: Path = Field(
+        Path(__file__).resolve().parent.parent / "prompts", description="Directory of prompt templates."
+    )
+
+    def effective_service_url(self) -> str:
+        return self.service_url or f"http://{self.server.host}:{self.server.port}"

@@ -1,0 +1,50 @@
+"""One mapping of typed errors to RFC 9457 problem+json responses."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from ingest.errors import KBError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE_BASE = "urn:kb:problem:"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def problem(status: int, code: str, title: str, detail: str, instance: str, **extra: object) -> JSONResponse:
+    body = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "code": code,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(KBError)
+    async def kb_error(request: Request, exc: KBError) -> JSONResponse:
+        extra = {"path": exc.path} if exc.path else {}
+        return problem(exc.http_status, exc.code, type(exc).__name__, str(exc), request.url.path, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg")), "type": str(e.get("type"))}
+            for e in exc.errors()
+        ]
+        return problem(422, "invalid_request", "Invalid request", "the request does not match the schema",
+                       request.url.path, errors=errors)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return problem(500, "internal_error", "Internal error", "an unexpected error occurred", request.url.path)

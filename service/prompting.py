@@ -1,0 +1,103 @@
+"""Prompt files and rendering: pure functions. Rendering fails loudly on a missing variable."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ingest.domain import ScoredChunk
+from ingest.errors import ConfigurationError
+
+SYSTEM_MARK = "=== system ==="
+USER_MARK = "=== user ==="
+ANSWER_KEY = "antwort"
+SOURCES_KEY = "quellen"
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    name: str
+    system: string.Template
+    user: string.Template
+
+    @property
+    def variables(self) -> set[str]:
+        names: set[str] = set()
+        for template in (self.system, self.user):
+            names.update(template.get_identifiers())
+        return names
+
+
+def load_prompt(path: Path) -> PromptTemplate:
+    text = path.read_text(encoding="utf-8")
+    if SYSTEM_MARK not in text or USER_MARK not in text:
+        raise ConfigurationError(f"prompt file {path} needs '{SYSTEM_MARK}' and '{USER_MARK}' sections")
+    body = text.split(SYSTEM_MARK, 1)[1]
+    system, user = body.split(USER_MARK, 1)
+    return PromptTemplate(path.name, string.Template(system.strip()), string.Template(user.strip()))
+
+
+def render(template: PromptTemplate, **variables: str) -> list[dict[str, str]]:
+    """Chat messages from a template; a variable the template expects but is not given raises."""
+    missing = template.variables - variables.keys()
+    if missing:
+        raise ConfigurationError(f"prompt {template.name} is missing variables: {', '.join(sorted(missing))}")
+    return [
+        {"role": "system", "content": template.system.substitute(variables)},
+        {"role": "user", "content": template.user.substitute(variables)},
+    ]
+
+
+def source_label(hit: ScoredChunk) -> str:
+    """"Titel, S. 3–4 – Abschnitt" — the same label the user sees next to the answer."""
+    p = hit.payload
+    label = str(p.get("title") or p.get("doc_id"))
+    if p.get("page_start"):
+        pages = f"{p['page_start']}" if p.get("page_end") in (None, p["page_start"]) else (
+            f"{p['page_start']}–{p['page_end']}"
+        )
+        label += f", S. {pages}"
+    section = p.get("section_path") or []
+    if section:
+        label += f" – {section[-1]}"
+    return label
+
+
+def format_sources(hits: Sequence[ScoredChunk]) -> str:
+    return "\n\n".join(f"[{i}] {source_label(hit)}\n{hit.text.strip()}" for i, hit in enumerate(hits, start=1))
+
+
+def answer_schema(source_count: int) -> dict[str, Any]:
+    """JSON schema of the reply; source numbers are limited to the sources offered."""
+    return {
+        "type": "object",
+        "properties": {
+            ANSWER_KEY: {"type": "string"},
+            SOURCES_KEY: {
+                "type": "array",
+                "items": {"type": "integer", "enum": list(range(1, source_count + 1))},
+            },
+        },
+        "required": [ANSWER_KEY, SOURCES_KEY],
+    }
+
+
+def fit_sources(
+    template: PromptTemplate,
+    question: str,
+    hits: Sequence[ScoredChunk],
+    *,
+    budget_tokens: int,
+    count_tokens: Callable[[str], int],
+) -> list[ScoredChunk]:
+    """The longest prefix of `hits` whose rendered prompt stays within the token budget (at least one)."""
+    chosen: list[ScoredChunk] = []
+    for hit in hits:
+        messages = render(template, sources=format_sources([*chosen, hit]), question=question)
+        if count_tokens("\n".join(m["content"] for m in messages)) > budget_tokens and chosen:
+            break
+        chosen.append(hit)
+    return chosen

@@ -1,0 +1,68 @@
+"""Retrieval: hybrid dense + BM25 through Qdrant prefetch and RRF, plus the relevance decision for abstention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ingest.domain import AccessScope, ScoredChunk
+from ingest.embedding import Embedder
+from ingest.store import SearchFilters, SearchMode, Store, StoreQuery
+from service.citations import content_terms
+from service.config import RetrievalSettings
+
+
+@dataclass(frozen=True)
+class RetrievalResult:
+    hits: list[ScoredChunk]
+    best_dense: float
+    term_overlap: float
+    relevant: bool
+
+
+class Retriever:
+    def __init__(self, store: Store, embedder: Embedder, settings: RetrievalSettings) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+
+    def search(
+        self,
+        question: str,
+        scope: AccessScope,
+        *,
+        mode: SearchMode | None = None,
+        top_k: int | None = None,
+        filters: SearchFilters | None = None,
+    ) -> RetrievalResult:
+        mode = mode or self.settings.mode
+        limit = top_k or self.settings.top_k
+        filters = filters or SearchFilters()
+        dense = self.embedder.embed_query(question) if mode is not SearchMode.BM25 else None
+        queries = [
+            StoreQuery(dense, question, mode, limit, max(self.settings.candidates, limit), filters),
+        ]
+        if dense is not None and mode is not SearchMode.DENSE:
+            # The best plain cosine is the calibrated signal for "is anything relevant at all"; RRF scores are not.
+            queries.append(StoreQuery(dense, question, SearchMode.DENSE, 1, 1, filters))
+        results = self.store.search(queries, scope)
+        hits = results[0]
+        if mode is SearchMode.DENSE:
+            best_dense = hits[0].score if hits else 0.0
+        else:
+            best_dense = results[1][0].score if len(results) > 1 and results[1] else 0.0
+        overlap = term_overlap(question, hits[:3])
+        relevant = bool(hits) and (
+            best_dense >= self.settings.min_dense_score or overlap >= self.settings.min_term_overlap
+        )
+        return RetrievalResult(hits, best_dense, overlap, relevant)
+
+
+def term_overlap(question: str, hits: list[ScoredChunk]) -> float:
+    """Share of the question's content terms that occur in the given passages."""
+    terms = content_terms(question)
+    if not terms:
+        return 0.0
+    found: set[str] = set()
+    for hit in hits:
+        found |= terms & content_terms(hit.text + " " + str(hit.payload.get("title", "")))
+    return len(found) / len(terms)

@@ -1,0 +1,163 @@
+"""Pydantic models at the HTTP boundary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ingest.store import SearchFilters, SearchMode
+
+
+class Filters(BaseModel):
+    """Narrow a search. Dates are ISO (YYYY-MM-DD) and compare with the document date."""
+
+    doc_type: list[str] = Field(default_factory=list, description="position_paper, legal_opinion, org_report, …")
+    working_group: list[str] = Field(default_factory=list)
+    doc_id: list[str] = Field(default_factory=list)
+    status: list[str] = Field(default_factory=list, description="draft, adopted, superseded")
+    legal_ref: list[str] = Field(default_factory=list, description='Exact legal reference, e.g. "§ 3 Abs. 2 OZG".')
+    date_from: str | None = None
+    date_to: str | None = None
+    revision: str | None = Field(None, description="Search one revision (sha256) instead of the current one.")
+    include_history: bool = Field(False, description="Also search superseded revisions.")
+
+    def to_store(self) -> SearchFilters:
+        from ingest.legal_refs import normalise_legal_ref
+
+        return SearchFilters(
+            doc_types=frozenset(self.doc_type),
+            working_groups=frozenset(self.working_group),
+            doc_ids=frozenset(self.doc_id),
+            statuses=frozenset(self.status),
+            legal_refs=frozenset(normalise_legal_ref(r) for r in self.legal_ref),
+            date_from=self.date_from,
+            date_to=self.date_to,
+            revision=self.revision,
+            include_history=self.include_history,
+        )
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(..., min_length=1, max_length=2000, examples=["Wie viele GPUs braucht die KI-Infrastruktur?"])
+    top_k: int | None = Field(None, ge=1, le=100)
+    mode: SearchMode | None = None
+    filters: Filters = Field(default_factory=Filters)
+
+
+class Hit(BaseModel):
+    rank: int
+    score: float
+    point_id: str
+    doc_id: str
+    revision: str
+    title: str
+    label: str
+    source_path: str | None
+    page_start: int | None
+    page_end: int | None
+    section_path: list[str]
+    char_start: int
+    char_end: int
+    doc_type: str
+    working_group: str
+    date: str | None
+    text: str
+
+
+class SearchResponse(BaseModel):
+    query: str
+    mode: SearchMode
+    relevant: bool
+    best_dense_score: float
+    hits: list[Hit]
+
+
+class AnswerRequest(BaseModel):
+    question: str = Field(..., min_length=1, max_length=2000, examples=["Welche GPU-Ausstattung wird gefordert?"])
+    stream: bool = Field(False, description="Answer as a server-sent-event stream (sources, delta…, done).")
+    filters: Filters = Field(default_factory=Filters)
+
+
+class CitationOut(BaseModel):
+    number: int
+    doc_id: str
+    revision: str
+    title: str
+    label: str
+    source_path: str | None
+    page_start: int | None
+    page_end: int | None
+    section_path: list[str]
+    text: str
+
+
+class AnswerResponse(BaseModel):
+    question: str
+    answer: str
+    declined: bool
+    reason: str | None = Field(None, description="Why the service declined or what it reported.")
+    citations: list[CitationOut]
+    sources: list[CitationOut]
+    invalid_markers: list[int] = Field(description="Cited numbers that point at no source.")
+    unsupported_citations: list[int] = Field(description="Cited sources that do not support the answer.")
+    unsupported_statements: list[str]
+    model: str | None
+    timings: dict[str, Any]
+
+
+class DocumentOut(BaseModel):
+    doc_id: str
+    revision: str
+    title: str
+    source_path: str | None
+    doc_type: str
+    working_group: str
+    visibility: str
+    date: str | None
+    status: str | None
+    chunks: int
+    pages: int | None
+    inferred: list[str]
+
+
+class IngestOutcomeOut(BaseModel):
+    path: str
+    doc_id: str
+    status: str
+    chunks: int
+    pages: int
+    revision: str | None
+    code: str | None
+    message: str | None
+    duplicate_of: str | None
+
+
+class IngestResponse(BaseModel):
+    outcomes: list[IngestOutcomeOut]
+    failed: int
+
+
+class DeleteResponse(BaseModel):
+    doc_id: str
+    deleted_points: int
+
+
+class DecisionOut(BaseModel):
+    doc_id: str
+    title: str
+    working_group: str
+    date: str | None
+    agenda_item: str | None
+    text: str
+    vote: str | None
+    page: int | None
+    revision: str
+
+
+class Health(BaseModel):
+    status: str
+    store: str
+    points: int
+    embedder: str
+    llm: str

