@@ -29,8 +29,8 @@ DENSE = "dense"
 SPARSE = "bm25"
 
 KEYWORD_FIELDS = ("doc_id", "revision", "working_group", "doc_type", "visibility", "status", "legal_refs")
-INTEGER_FIELDS = ("ordinal", "date_num")
-BOOL_FIELDS = ("is_current", "has_decisions")
+# Flags are stored as 0/1 integers: Qdrant Edge's Python binding does not match booleans (0.9.0).
+INTEGER_FIELDS = ("ordinal", "date_num", "is_current", "has_decisions")
 
 
 class SearchMode(StrEnum):
@@ -105,8 +105,9 @@ def date_number(date: str | None) -> int | None:
 
 def _point_payload(chunk: Chunk) -> dict[str, Any]:
     payload = chunk.payload()
+    payload["is_current"] = int(bool(payload.get("is_current", True)))
     payload["date_num"] = date_number(chunk.meta.date)
-    payload["has_decisions"] = bool(payload.get("decisions"))
+    payload["has_decisions"] = int(bool(payload.get("decisions")))
     return payload
 
 
@@ -163,11 +164,11 @@ def filter_conditions(filters: SearchFilters) -> list[_Condition]:
     if filters.revision:
         conditions.append(_Match("revision", (filters.revision,)))
     elif not filters.include_history:
-        conditions.append(_Match("is_current", (True,)))
+        conditions.append(_Match("is_current", (1,)))
     if filters.only_heads:
         conditions.append(_Match("ordinal", (0,)))
     if filters.has_decisions:
-        conditions.append(_Match("has_decisions", (True,)))
+        conditions.append(_Match("has_decisions", (1,)))
     return conditions
 
 
@@ -209,7 +210,6 @@ class EdgeStore:
         existing = set(self._shard.info().payload_schema)
         wanted = [(f, qe.PayloadSchemaType.Keyword) for f in KEYWORD_FIELDS]
         wanted += [(f, qe.PayloadSchemaType.Integer) for f in INTEGER_FIELDS]
-        wanted += [(f, qe.PayloadSchemaType.Bool) for f in BOOL_FIELDS]
         for name, schema in wanted:
             if name not in existing:
                 self._shard.update(qe.UpdateOperation.create_field_index(name, schema))
@@ -234,7 +234,7 @@ class EdgeStore:
             must=[qe.FieldCondition(key="doc_id", match=qe.MatchValue(doc_id))],
             must_not=[qe.FieldCondition(key="revision", match=qe.MatchValue(current_revision))],
         )
-        self._shard.update(qe.UpdateOperation.set_payload_by_filter({"is_current": False}, flt))
+        self._shard.update(qe.UpdateOperation.set_payload_by_filter(flt, {"is_current": 0}))
 
     def delete_document(self, doc_id: str) -> int:
         flt = self._qe.Filter(must=[self._qe.FieldCondition(key="doc_id", match=self._qe.MatchValue(doc_id))])
@@ -377,12 +377,11 @@ class ServerStore:
                 replication_factor=replicas,
                 write_consistency_factor=write_consistency,
             )
-            for name in KEYWORD_FIELDS:
-                self._client.create_payload_index(collection, name, models.PayloadSchemaType.KEYWORD)
-            for name in INTEGER_FIELDS:
-                self._client.create_payload_index(collection, name, models.PayloadSchemaType.INTEGER)
-            for name in BOOL_FIELDS:
-                self._client.create_payload_index(collection, name, models.PayloadSchemaType.BOOL)
+            if url:  # local mode has no payload indexes (it warns); a server needs them for fast filters
+                for name in KEYWORD_FIELDS:
+                    self._client.create_payload_index(collection, name, models.PayloadSchemaType.KEYWORD)
+                for name in INTEGER_FIELDS:
+                    self._client.create_payload_index(collection, name, models.PayloadSchemaType.INTEGER)
 
     def _sparse(self, text: str, *, query: bool) -> Any:
         vec = self._bm25.embed_query(text) if query else self._bm25.embed_document(text)
@@ -407,7 +406,7 @@ class ServerStore:
             must=[m.FieldCondition(key="doc_id", match=m.MatchValue(value=doc_id))],
             must_not=[m.FieldCondition(key="revision", match=m.MatchValue(value=current_revision))],
         )
-        self._client.set_payload(self.collection, payload={"is_current": False}, points=flt, wait=True)
+        self._client.set_payload(self.collection, payload={"is_current": 0}, points=flt, wait=True)
 
     def delete_document(self, doc_id: str) -> int:
         m = self._models

@@ -1,0 +1,158 @@
+"""One contract, two stores: Qdrant Edge (embedded default) and qdrant-client (server API, local mode here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ingest.chunking import embedding_text
+from ingest.domain import AccessScope, Chunk, DocType, DocumentMeta, Visibility
+from ingest.store import EdgeStore, SearchFilters, SearchMode, ServerStore, Store, StoreQuery
+from tests.fakes import HashEmbedder
+
+EMB = HashEmbedder()
+
+
+def _meta(doc_id: str, wg: str, vis: Visibility, revision: str = "r1", date: str = "2025-09-18",
+          doc_type: DocType = DocType.MINUTES) -> DocumentMeta:
+    return DocumentMeta(doc_id=doc_id, revision=revision, title=doc_id, source_path=doc_id, doc_type=doc_type,
+                        working_group=wg, visibility=vis, date=date)
+
+
+def _chunks(meta: DocumentMeta, texts: list[str]) -> list[Chunk]:
+    return [
+        Chunk(meta.doc_id, meta.revision, i, t, 0, len(t), 1, 1, (), meta, chunk_count=len(texts),
+              extra={"legal_refs": ["§ 3 Abs. 2 OZG"] if "OZG" in t else []})
+        for i, t in enumerate(texts)
+    ]
+
+
+def _write(store: Store, chunks: list[Chunk]) -> None:
+    texts = [embedding_text(c) for c in chunks]
+    store.upsert(chunks, EMB.embed_passages(texts), texts)
+
+
+@pytest.fixture(params=["edge", "local"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    s: Store = EdgeStore(str(tmp_path / "edge"), EMB.dim) if request.param == "edge" else ServerStore(EMB.dim)
+    ki = _meta("ki.md", "ak-ki", Visibility.INTERNAL)
+    rz = _meta("rz.pdf", "ak-rz", Visibility.CONFIDENTIAL, date="2024-05-01", doc_type=DocType.ORG_REPORT)
+    pub = _meta("pub.pdf", "ak-ki", Visibility.PUBLIC, date="2023-01-10", doc_type=DocType.POSITION_PAPER)
+    _write(s, _chunks(ki, ["Das Pilotbudget für KI wird auf 320.000 EUR erhöht.", "Die GPU-Ausstattung umfasst 16 GPUs."]))
+    _write(s, _chunks(rz, ["Die Konsolidierung der Rechenzentren spart 4 Mio. EUR.", "Standort Köln wird geschlossen."]))
+    _write(s, _chunks(pub, ["Der Verband fordert die Umsetzung nach § 3 Abs. 2 OZG.", "Portalverbund und OZG-Leistungen."]))
+    s.optimize()
+    yield s
+    s.close()
+
+
+def _query(text: str, mode: SearchMode = SearchMode.HYBRID, limit: int = 10, **filters: object) -> StoreQuery:
+    return StoreQuery(EMB.embed_query(text), text, mode, limit, 20, SearchFilters(**filters))  # type: ignore[arg-type]
+
+
+ALL = AccessScope.everything()
+
+
+@pytest.mark.parametrize("mode", list(SearchMode))
+def test_each_mode_finds_the_matching_passage_first(store: Store, mode: SearchMode) -> None:
+    [hits] = store.search([_query("Pilotbudget KI erhöht", mode)], ALL)
+    assert hits[0].payload["doc_id"] == "ki.md" and "320.000" in hits[0].text
+
+
+def test_payload_carries_provenance(store: Store) -> None:
+    [hits] = store.search([_query("Rechenzentren Konsolidierung")], ALL)
+    p = hits[0].payload
+    for key in ("doc_id", "revision", "title", "source_path", "page_start", "page_end", "section_path",
+                "char_start", "char_end", "doc_type", "working_group", "visibility", "date"):
+        assert key in p
+
+
+def test_scope_hides_other_groups_and_visibility(store: Store) -> None:
+    scope = AccessScope.for_groups(["ak-ki"])
+    docs = {h.doc_id for h in store.search([_query("Rechenzentren Konsolidierung Köln")], scope)[0]}
+    assert "rz.pdf" not in docs and docs <= {"ki.md", "pub.pdf"}
+    assert store.count(scope) == 4
+    public_only = AccessScope.for_groups([], ["public"])
+    assert {h.doc_id for h in store.scroll(public_only, SearchFilters())} == {"pub.pdf"}
+    assert store.count(AccessScope.for_groups(["ak-rz"])) == 4  # own confidential + public
+
+
+def test_filters_narrow_results(store: Store) -> None:
+    def docs(**f: object) -> set[str]:
+        return {h.doc_id for h in store.search([_query("EUR OZG GPU Standort", **f)], ALL)[0]}
+
+    assert docs(doc_types=frozenset({"org_report"})) == {"rz.pdf"}
+    assert docs(working_groups=frozenset({"ak-ki"})) == {"ki.md", "pub.pdf"}
+    assert docs(date_from="2024-01-01") == {"ki.md", "rz.pdf"}
+    assert docs(date_to="2023-12-31") == {"pub.pdf"}
+    assert docs(legal_refs=frozenset({"§ 3 Abs. 2 OZG"})) == {"pub.pdf"}
+
+
+def test_batch_search_returns_one_list_per_query(store: Store) -> None:
+    results = store.search([_query("Pilotbudget"), _query("Standort Köln", SearchMode.BM25)], ALL)
+    assert len(results) == 2 and results[1][0].doc_id == "rz.pdf"
+
+
+def test_upsert_is_idempotent(store: Store) -> None:
+    before = store.count(ALL)
+    _write(store, _chunks(_meta("ki.md", "ak-ki", Visibility.INTERNAL),
+                          ["Das Pilotbudget für KI wird auf 320.000 EUR erhöht.", "Die GPU-Ausstattung umfasst 16 GPUs."]))
+    assert store.count(ALL) == before
+
+
+def test_new_revision_retires_old_one_but_keeps_it(store: Store) -> None:
+    new = _meta("ki.md", "ak-ki", Visibility.INTERNAL, revision="r2")
+    _write(store, _chunks(new, ["Das Pilotbudget beträgt nun 400.000 EUR."]))
+    store.retire_other_revisions("ki.md", "r2")
+    [hits] = store.search([_query("Pilotbudget", doc_ids=frozenset({"ki.md"}))], ALL)
+    assert {h.payload["revision"] for h in hits} == {"r2"}
+    [old] = store.search([_query("Pilotbudget", doc_ids=frozenset({"ki.md"}), revision="r1")], ALL)
+    assert old and {h.payload["revision"] for h in old} == {"r1"}
+    assert store.count(ALL, SearchFilters(doc_ids=frozenset({"ki.md"}), only_heads=True, include_history=True)) == 2
+
+
+def test_delete_document_and_revision(store: Store) -> None:
+    assert store.delete_document("rz.pdf") == 2
+    assert store.count(ALL, SearchFilters(doc_ids=frozenset({"rz.pdf"}), include_history=True)) == 0
+    assert store.delete_revision("ki.md", "r1") == 2
+    assert store.count(ALL) == 2
+
+
+def test_heads_list_one_point_per_document(store: Store) -> None:
+    heads = store.scroll(ALL, SearchFilters(only_heads=True))
+    assert sorted(h.doc_id for h in heads) == ["ki.md", "pub.pdf", "rz.pdf"]
+
+
+def test_edge_store_is_locked_while_open(tmp_path: Path) -> None:
+    from ingest.errors import StoreLocked
+
+    first = EdgeStore(str(tmp_path / "s"), EMB.dim)
+    try:
+        with pytest.raises(StoreLocked):
+            EdgeStore(str(tmp_path / "s"), EMB.dim)
+    finally:
+        first.close()
+    reopened = EdgeStore(str(tmp_path / "s"), EMB.dim)
+    reopened.close()
+
+
+def test_edge_store_survives_reopen(tmp_path: Path) -> None:
+    s = EdgeStore(str(tmp_path / "s"), EMB.dim)
+    meta = _meta("a.md", "ak", Visibility.PUBLIC)
+    _write(s, _chunks(meta, ["Erster Absatz.", "Zweiter Absatz."]))
+    s.close()
+    s = EdgeStore(str(tmp_path / "s"), EMB.dim)
+    try:
+        assert s.count(ALL) == 2
+    finally:
+        s.close()
+
+
+def test_replace_keeps_payload_fields(store: Store) -> None:
+    chunk = _chunks(_meta("x.md", "ak", Visibility.GROUP), ["Text."])[0]
+    _write(store, [replace(chunk, extra={"legal_refs": [], "decisions": [{"text": "Beschluss"}]})])
+    [hit] = store.scroll(ALL, SearchFilters(doc_ids=frozenset({"x.md"}), has_decisions=True))
+    assert hit.payload["decisions"] == [{"text": "Beschluss"}]
