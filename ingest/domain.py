@@ -15,6 +15,7 @@ from typing import Any
 
 class DocType(StrEnum):
     POSITION_PAPER = "position_paper"
+    RECOMMENDATION = "recommendation"
     LEGAL_OPINION = "legal_opinion"
     ORG_REPORT = "org_report"
     MINUTES = "minutes"

@@ -37,7 +37,7 @@ from ingest.structure import apply_minutes_structure, apply_outline_structure
 log = logging.getLogger(__name__)
 
 SIDECAR_SUFFIX = ".meta.yaml"
-_OUTLINED = {DocType.LEGAL_OPINION, DocType.ORG_REPORT, DocType.LAW, DocType.POSITION_PAPER}
+_OUTLINED = {DocType.LEGAL_OPINION, DocType.ORG_REPORT, DocType.LAW, DocType.POSITION_PAPER, DocType.RECOMMENDATION}
 
 
 class Status(StrEnum):

@@ -1,0 +1,296 @@
+"""Document outline: the heading heuristic for line-based formats; blocks assembled with their section paths.
+
+Heading levels of the heuristic (PDF and plain text), fixed by the numbering pattern of the line:
+
+| pattern                                   | example                      | level |
+|-------------------------------------------|------------------------------|-------|
+| `§ 1`, `Art. 1`, `Artikel 1`, `TOP 1`     | `§ 3a Zuständigkeit`         | 1     |
+| capital letter A–H with a period          | `A. Sachverhalt`             | 1     |
+| a line in capitals (≥ 4 letters)          | `BESCHLÜSSE`                 | 1     |
+| Roman numeral with a period               | `II. Rechtliche Würdigung`   | 2     |
+| one number                                | `1. Ausgangslage`, `3 Ziele` | 3     |
+| dotted number with n parts                | `1.1 Anlass` (4), `2.3.1` (5)| 2 + n (at most 6) |
+
+A line counts as a heading only if
+- it is short (< 90 characters) and no table-of-contents line (dot leaders);
+- it does not end like a sentence, clause or hyphenated word (`.`, `,`, `;`, `:`, `-`) nor with a word such as
+  "und", "oder", "der" that goes on in the next line;
+- after a number, letter or Roman numeral its title starts with a capital letter, as German headings do;
+- it starts a paragraph: first line, or the line before ends a sentence, is short, or is a heading itself;
+- text follows, and the line was not wrapped: the next line does not go on in lower case, and the line is not
+  nearly as long as a full line of the document (85 % of the 90th percentile) with text right after it;
+- it is no date ("3. März 2025");
+- it is not one of several adjacent lines numbered the same way (a list, or table rows like "4 m 20 kHz").
+Adjacent lines in capitals form one heading.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ingest.domain import Block, BlockKind
+
+MAX_HEADING_CHARS = 90
+_MAX_LEVEL = 6
+# A wrapped line is shorter than the text width; a line this short usually ends its paragraph.
+_SHORT_LINE_CHARS = 50
+
+_TITLE = r"\s+(?P<title>\S)"
+_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("section", re.compile(r"§{1,2}\s*\d+[a-z]?" + _TITLE)),
+    ("article", re.compile(r"(?:Art\.|Artikel)\s*\d{1,3}[a-z]?" + _TITLE)),
+    ("agenda", re.compile(r"TOP\s*\d+[a-z]?(?:\.\d+)*:?" + _TITLE)),
+    ("letter", re.compile(r"[A-H]\." + _TITLE)),
+    ("roman", re.compile(r"[IVX]+\." + _TITLE)),
+    ("number", re.compile(r"(?P<number>\d{1,3}(?:\.\d{1,3})*)\.?" + _TITLE)),
+)
+_FIXED_LEVELS = {"section": 1, "article": 1, "agenda": 1, "letter": 1, "roman": 2, "caps": 1}
+_LIST_KINDS = frozenset({"letter", "roman", "number"})
+_DOT_LEADER = re.compile(r"\.{4,}|…{2,}|(?:\. ){3,}")
+_PAGE_NUMBER = re.compile(
+    r"[-–—\s]*(?:(?:Seite|Page|S\.)\s*)?\d{1,4}(?:\s*(?:von|of|/)\s*\d{1,4})?[-–—\s]*", re.IGNORECASE
+)
+_PARAGRAPH_END = (".", "!", "?", ":", ";")
+_CLAUSE_END = (".", ",", ";", ":", "-", "\u00ad")
+_TITLE_OPENERS = frozenset("„\"'(")
+# A line ending in one of these goes on in the next line ("2. Vermögen verschwendet hat oder").
+_CONTINUING_WORDS_TEXT = """
+    und oder sowie bzw der die das des dem den ein eine einer eines hat ist sind wird werden dass sich
+    nicht als wie zu zum zur von vom mit für auf in im an am bei beim über unter nach aus
+"""
+_CONTINUING_WORDS = frozenset(_CONTINUING_WORDS_TEXT.split())
+_MONTHS = "Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember"
+_DATE = re.compile(rf"\d{{1,2}}\.\s*(?:{_MONTHS})\b")
+# Lines at least this share of the usual line length are probably wrapped, unless followed by a blank line.
+_WRAPPED_SHARE = 0.85
+_WRAP_PERCENTILE = 0.9
+_MIN_LINES_FOR_WIDTH = 20
+_STATUTE_SUBSECTION = re.compile(r"\(\d{1,2}[a-z]?\)\s")
+
+
+@dataclass(frozen=True)
+class HeadingCandidate:
+    kind: str
+    level: int
+
+
+def heading_candidate(line: str) -> HeadingCandidate | None:
+    """Whether `line` on its own looks like a heading (no context); see the module docstring for levels."""
+    line = line.strip()
+    if not line or len(line) >= MAX_HEADING_CHARS or line.endswith(_CLAUSE_END) or _DOT_LEADER.search(line):
+        return None
+    if line.rsplit(maxsplit=1)[-1] in _CONTINUING_WORDS or _DATE.match(line):
+        return None
+    for kind, pattern in _PATTERNS:
+        match = pattern.match(line)
+        if match is None:
+            continue
+        if kind in _LIST_KINDS and not _starts_like_title(match.group("title")):
+            return None
+        if kind == "number":
+            return HeadingCandidate(kind, min(2 + len(match.group("number").split(".")), _MAX_LEVEL))
+        return HeadingCandidate(kind, _FIXED_LEVELS[kind])
+    if _is_caps_line(line):
+        return HeadingCandidate("caps", _FIXED_LEVELS["caps"])
+    return None
+
+
+def _starts_like_title(first: str) -> bool:
+    # "4 m 20 kHz" is a table row, "1 Nummer 6" a wrapped reference; German headings start with a capital.
+    return first.isupper() or first in _TITLE_OPENERS
+
+
+def _is_caps_line(line: str) -> bool:
+    letters = [c for c in line if c.isalpha()]
+    visible = sum(1 for c in line if not c.isspace())
+    return len(letters) >= 4 and not any(c.islower() for c in letters) and len(letters) >= 0.6 * visible
+
+
+def is_page_number(line: str) -> bool:
+    """'3', '- 3 -', 'Seite 3 von 9', 'Page 3 of 9'."""
+    return bool(line.strip()) and _PAGE_NUMBER.fullmatch(line.strip()) is not None
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a line-based document; `text` is stripped, "" for a blank line. `page` is 1-based or 0."""
+
+    text: str
+    page: int = 0
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Consecutive lines forming one heading or one paragraph, all on the same page."""
+
+    kind: BlockKind
+    lines: tuple[str, ...]
+    page: int = 0
+    level: int = 0
+
+
+def segment_lines(lines: Sequence[Line]) -> list[Segment]:
+    """Split lines into headings and paragraphs: paragraphs end at blank lines, page breaks and headings."""
+    headings = _accepted_headings(lines)
+    segments: list[Segment] = []
+    buffer: list[str] = []
+    buffer_page = 0
+
+    def flush() -> None:
+        if buffer:
+            segments.append(Segment(BlockKind.PARAGRAPH, tuple(buffer), buffer_page))
+            buffer.clear()
+
+    for index, line in enumerate(lines):
+        if not line.text or line.page != buffer_page:
+            flush()
+        heading = headings[index]
+        if heading is not None:
+            flush()
+            if _continues_caps_heading(headings, lines, index):
+                last = segments[-1]
+                segments[-1] = Segment(BlockKind.HEADING, (*last.lines, line.text), last.page, last.level)
+            else:
+                segments.append(Segment(BlockKind.HEADING, (line.text,), line.page, heading.level))
+        elif line.text:
+            if buffer and _starts_subsection(buffer[-1], line.text):
+                flush()
+            buffer.append(line.text)
+            buffer_page = line.page
+    flush()
+    return segments
+
+
+def _continues_caps_heading(
+    headings: Sequence[HeadingCandidate | None], lines: Sequence[Line], index: int
+) -> bool:
+    previous = headings[index - 1] if index > 0 else None
+    return (
+        previous is not None
+        and previous.kind == "caps"
+        and headings[index] == previous
+        and lines[index - 1].page == lines[index].page
+    )
+
+
+def _starts_subsection(previous: str, line: str) -> bool:
+    # "(2) ..." after a finished sentence opens the next numbered subsection (Absatz) of a statute.
+    return previous.endswith(_PARAGRAPH_END) and _STATUTE_SUBSECTION.match(line) is not None
+
+
+def _accepted_headings(lines: Sequence[Line]) -> list[HeadingCandidate | None]:
+    candidates = [heading_candidate(line.text) for line in lines]
+    last_text = max((i for i, line in enumerate(lines) if line.text), default=-1)
+    wrap_width = _wrap_width(lines)
+    accepted: list[HeadingCandidate | None] = [None] * len(lines)
+    for index, candidate in enumerate(candidates):
+        if candidate is None or index >= last_text or _in_list(candidates, lines, index, candidate):
+            continue
+        previous = lines[index - 1].text if index > 0 else ""
+        following = lines[index + 1].text
+        starts_paragraph = not previous or accepted[index - 1] is not None or _ends_paragraph(previous)
+        wrapped = following[:1].islower() or (
+            bool(following)
+            and candidates[index + 1] is None
+            and len(lines[index].text) >= _WRAPPED_SHARE * wrap_width
+        )
+        if starts_paragraph and not wrapped:
+            accepted[index] = candidate
+    return accepted
+
+
+def _wrap_width(lines: Sequence[Line]) -> float:
+    """The usual length of a full line; infinite when there are too few lines to tell."""
+    lengths = sorted(len(line.text) for line in lines if line.text)
+    if len(lengths) < _MIN_LINES_FOR_WIDTH:
+        return float("inf")
+    return lengths[int(_WRAP_PERCENTILE * (len(lengths) - 1))]
+
+
+def _ends_paragraph(line: str) -> bool:
+    if line.endswith(_PARAGRAPH_END):
+        return True
+    return len(line) < _SHORT_LINE_CHARS and not line.endswith(("-", ",", "\u00ad"))
+
+
+def _in_list(
+    candidates: Sequence[HeadingCandidate | None],
+    lines: Sequence[Line],
+    index: int,
+    candidate: HeadingCandidate,
+) -> bool:
+    if candidate.kind not in _LIST_KINDS:
+        return False
+    return any(
+        candidates[neighbour] == candidate
+        for neighbour in (_adjacent_text_line(lines, index, -1), _adjacent_text_line(lines, index, 1))
+        if neighbour is not None
+    )
+
+
+def _adjacent_text_line(lines: Sequence[Line], index: int, step: int) -> int | None:
+    neighbour = index + step
+    while 0 <= neighbour < len(lines) and not lines[neighbour].text:
+        neighbour += step
+    return neighbour if 0 <= neighbour < len(lines) else None
+
+
+class DocumentBuilder:
+    """Collects headings and paragraphs into one text, a blank line between blocks, with section paths."""
+
+    SEPARATOR = "\n\n"
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._blocks: list[Block] = []
+        self._length = 0
+        self._headings: list[tuple[int, str]] = []
+
+    @property
+    def next_offset(self) -> int:
+        """Where the next block would start in the text."""
+        return self._length + len(self.SEPARATOR) if self._parts else 0
+
+    @property
+    def length(self) -> int:
+        return self._length
+
+    def add_heading(self, text: str, level: int) -> None:
+        text = " ".join(normalize(text).split())
+        if not text:
+            return
+        while self._headings and self._headings[-1][0] >= level:
+            self._headings.pop()
+        self._headings.append((level, text))
+        self._append(BlockKind.HEADING, text, level)
+
+    def add_paragraph(self, text: str) -> None:
+        text = normalize(text).strip()
+        if text:
+            self._append(BlockKind.PARAGRAPH, text, 0)
+
+    def _append(self, kind: BlockKind, text: str, level: int) -> None:
+        start = self.next_offset
+        if self._parts:
+            self._parts.append(self.SEPARATOR)
+        self._parts.append(text)
+        self._length = start + len(text)
+        path = tuple(heading for _, heading in self._headings)
+        self._blocks.append(Block(kind, text, start, self._length, path, level))
+
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    def blocks(self) -> tuple[Block, ...]:
+        return tuple(self._blocks)
+
+    def first_heading(self, level: int = 1) -> str | None:
+        return next((b.text for b in self._blocks if b.kind is BlockKind.HEADING and b.level == level), None)
+
+
+def normalize(text: str) -> str:
+    """NFC with Unix newlines: the form every parser's text is stored in."""
+    return unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))

@@ -1,0 +1,197 @@
+"""PDF: text per page with pypdf, running headers/footers removed, wrapped lines joined, headings guessed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from pypdf import PasswordType, PdfReader
+
+from ingest.domain import BlockKind, PageSpan, ParsedDocument
+from ingest.errors import CorruptDocument, EmptyFile, EncryptedDocument, IngestError, NoTextLayer
+from ingest.parsers.outline import DocumentBuilder, Line, is_page_number, normalize, segment_lines
+
+FORMAT = "pdf"
+# Header/footer lines are looked for among this many lines at the top and at the bottom of each page.
+_MARGIN_LINES = 3
+_MIN_PAGES_FOR_REPEATS = 3
+_LINE_END_HYPHEN = re.compile(r"[^\W\d_][-\u00ad]$")
+# "Kreis-\nund Stadtverbände": the hyphen belongs to an elided compound, not to a split word.
+_CONJUNCTIONS = frozenset({"und", "oder", "bzw.", "sowie", "bis", "als", "noch", "wie"})
+_INFO_KEYS = (("/Title", "title"), ("/Author", "author"), ("/CreationDate", "created"))
+_PDF_DATE = re.compile(r"(?:D:)?(\d{4})(\d{2})?(\d{2})?")
+
+
+def parse_pdf(data: bytes, path: str) -> ParsedDocument:
+    reader = _open(data, path)
+    page_texts = _extract_pages(reader, path)
+    if not page_texts:
+        raise EmptyFile("the PDF has no pages", path=path)
+    if not any(text.strip() for text in page_texts):
+        raise NoTextLayer("no page has extractable text (a scan without OCR?)", path=path)
+    pages = _drop_headers_and_footers([normalize(text).split("\n") for text in page_texts])
+    builder = DocumentBuilder()
+    page_starts = _build(builder, pages)
+    text = builder.text()
+    if not text:
+        raise EmptyFile("the PDF contains only page headers, footers and page numbers", path=path)
+    return ParsedDocument(
+        source_path=path,
+        format=FORMAT,
+        text=text,
+        blocks=builder.blocks(),
+        pages=_page_spans(page_starts, len(text)),
+        metadata=_metadata(reader),
+    )
+
+
+def _open(data: bytes, path: str) -> PdfReader:
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        encrypted = reader.is_encrypted
+    except Exception as exc:  # pypdf raises many types on damaged files
+        raise CorruptDocument(f"not a readable PDF ({type(exc).__name__}: {exc})", path=path) from exc
+    if encrypted:
+        _decrypt_with_empty_password(reader, path)
+    return reader
+
+
+def _decrypt_with_empty_password(reader: PdfReader, path: str) -> None:
+    try:
+        result = reader.decrypt("")
+    except Exception as exc:  # unsupported algorithm or missing `cryptography` for AES
+        raise EncryptedDocument(f"cannot decrypt the PDF ({type(exc).__name__}: {exc})", path=path) from exc
+    if result == PasswordType.NOT_DECRYPTED:
+        raise EncryptedDocument("the PDF is protected by a password", path=path)
+
+
+def _extract_pages(reader: PdfReader, path: str) -> list[str]:
+    texts: list[str] = []
+    try:
+        for page in reader.pages:
+            texts.append(page.extract_text() or "")
+    except IngestError:
+        raise
+    except Exception as exc:
+        page_number = len(texts) + 1
+        message = f"cannot read page {page_number} ({type(exc).__name__}: {exc})"
+        raise CorruptDocument(message, path=path) from exc
+    return texts
+
+
+def _drop_headers_and_footers(pages: Sequence[Sequence[str]]) -> list[list[str]]:
+    """Strip lines; drop page numbers and lines repeated on most pages (digits ignored) at a page's edges."""
+    stripped = [[line.strip() for line in page] for page in pages]
+    margins = [_margin_indexes(page) for page in stripped]
+    repeated = _repeated_margin_keys(stripped, margins)
+    cleaned: list[list[str]] = []
+    for page, margin in zip(stripped, margins, strict=True):
+        cleaned.append(
+            [
+                line
+                for index, line in enumerate(page)
+                if index not in margin or not (is_page_number(line) or _margin_key(line) in repeated)
+            ]
+        )
+    return cleaned
+
+
+def _margin_indexes(page: Sequence[str]) -> set[int]:
+    filled = [index for index, line in enumerate(page) if line]
+    return set(filled[:_MARGIN_LINES] + filled[-_MARGIN_LINES:])
+
+
+def _margin_key(line: str) -> str:
+    # Digits vary ("Seite 2 von 38"), the rest of a running header does not.
+    return " ".join(re.sub(r"\d+", "#", line).split())
+
+
+def _repeated_margin_keys(pages: Sequence[Sequence[str]], margins: Sequence[set[int]]) -> set[str]:
+    if len(pages) < _MIN_PAGES_FOR_REPEATS:
+        return set()
+    counts: Counter[str] = Counter()
+    for page, margin in zip(pages, margins, strict=True):
+        counts.update({_margin_key(page[index]) for index in margin})
+    return {key for key, count in counts.items() if count > len(pages) / 2}
+
+
+def _build(builder: DocumentBuilder, pages: Sequence[Sequence[str]]) -> list[int]:
+    """Add every page's blocks; returns the offset at which each page's text starts."""
+    lines = [Line(text, number) for number, page in enumerate(pages, start=1) for text in page]
+    segments = segment_lines(lines)
+    starts: list[int] = []
+    position = 0
+    for number in range(1, len(pages) + 1):
+        starts.append(builder.next_offset)
+        while position < len(segments) and segments[position].page == number:
+            segment = segments[position]
+            if segment.kind is BlockKind.HEADING:
+                builder.add_heading(" ".join(segment.lines), segment.level)
+            else:
+                builder.add_paragraph(join_wrapped_lines(segment.lines))
+            position += 1
+    return starts
+
+
+def join_wrapped_lines(lines: Sequence[str]) -> str:
+    """Join the hard-wrapped lines of one paragraph, rejoining words hyphenated at a line break."""
+    parts: list[str] = [lines[0]] if lines else []
+    for line in lines[1:]:
+        previous = parts[-1]
+        if not _LINE_END_HYPHEN.search(previous):
+            parts.append(" " + line)
+        elif line[:1].islower() and line.split(maxsplit=1)[0] not in _CONJUNCTIONS:
+            parts[-1] = previous[:-1]
+            parts.append(line)
+        elif line[:1].isupper():
+            parts.append(line)  # "Feuerwehr-\nSchutzkleidung": a hyphenated compound
+        else:
+            parts.append(" " + line)
+    return "".join(parts)
+
+
+def _page_spans(starts: Sequence[int], text_length: int) -> tuple[PageSpan, ...]:
+    # Pages tile the text: the separator after a page's last block belongs to that page; empty pages are empty
+    bounded = [0, *(min(start, text_length) for start in starts[1:])]
+    ends = [*bounded[1:], text_length]
+    return tuple(
+        PageSpan(number, start, end) for number, (start, end) in enumerate(zip(bounded, ends, strict=True), 1)
+    )
+
+
+def _metadata(reader: PdfReader) -> dict[str, Any]:
+    try:
+        info = reader.metadata
+        values = {name: _info_text(info, key) for key, name in _INFO_KEYS} if info is not None else {}
+    except Exception:  # a damaged info dictionary must not cost the text
+        return {}
+    metadata: dict[str, Any] = {name: value for name, value in values.items() if name != "created" and value}
+    created = _iso_date(values.get("created", ""))
+    if created:
+        metadata["created"] = created
+    return metadata
+
+
+def _info_text(info: Any, key: str) -> str:
+    value = info.get(key)
+    if value is None:
+        return ""
+    value = value.get_object()
+    text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    return normalize(text).strip()
+
+
+def _iso_date(value: str) -> str | None:
+    """PDF date 'D:20221028091920+02'00'' → '2022-10-28'; None when it is not a date."""
+    match = _PDF_DATE.match(value.strip())
+    if match is None:
+        return None
+    year, month, day = match.group(1), match.group(2) or "01", match.group(3) or "01"
+    try:
+        return dt.date(int(year), int(month), int(day)).isoformat()
+    except ValueError:
+        return None

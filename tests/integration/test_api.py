@@ -1,0 +1,146 @@
+"""The HTTP API through the real ASGI app, real parsers and a real Qdrant Edge store; model edge faked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.config import Settings
+from tests.conftest import CORPUS
+from tests.fakes import HashEmbedder, ScriptedLLM
+
+NOTE = "# Notiz AK KI\n\nDas Pilotbudget des AK KI beträgt 320.000 EUR für das Jahr 2026.\n"
+
+
+def _client(tmp_path: Path, llm: ScriptedLLM) -> TestClient:
+    settings = Settings()
+    settings.store.path = tmp_path / "store"
+    # The hash embedder is not e5: relevance is decided on term overlap alone here.
+    settings.retrieval.min_dense_score = 2.0
+    return TestClient(create_app(settings, embedder=HashEmbedder(), llm=llm))
+
+
+@pytest.fixture
+def llm() -> ScriptedLLM:
+    return ScriptedLLM({"antwort": "Das Pilotbudget beträgt 320.000 EUR.", "quellen": [1]})
+
+
+@pytest.fixture
+def client(tmp_path: Path, llm: ScriptedLLM) -> Iterator[TestClient]:
+    with _client(tmp_path, llm) as c:
+        response = c.post("/v1/documents", files={"files": ("notiz.md", NOTE.encode())},
+                          data={"working_group": "ak-ki", "visibility": "group"})
+        assert response.status_code == 200, response.text
+        yield c
+
+
+def test_upload_list_and_delete(client: TestClient) -> None:
+    docs = client.get("/v1/documents").json()
+    assert [d["doc_id"] for d in docs] == ["notiz.md"]
+    assert docs[0]["working_group"] == "ak-ki" and docs[0]["visibility"] == "group"
+    again = client.post("/v1/documents", files={"files": ("notiz.md", NOTE.encode())}).json()
+    assert again["outcomes"][0]["status"] == "unchanged"
+    assert client.delete("/v1/documents/notiz.md").json()["deleted_points"] >= 1
+    assert client.get("/v1/documents").json() == []
+    missing = client.delete("/v1/documents/notiz.md")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["code"] == "document_not_found"
+
+
+def test_bad_upload_is_a_per_file_outcome(client: TestClient) -> None:
+    response = client.post("/v1/documents", files=[("files", ("kaputt.pdf", b"%PDF-1.4 garbage")),
+                                                   ("files", ("ok.md", b"# Ok\n\nInhalt.\n"))])
+    body = response.json()
+    assert body["failed"] == 1
+    assert [o["status"] for o in body["outcomes"]] == ["failed", "ingested"]
+    assert body["outcomes"][0]["code"] == "corrupt_file"
+
+
+def test_search_returns_passage_with_provenance(client: TestClient) -> None:
+    body = client.post("/v1/search", json={"query": "Pilotbudget AK KI"}).json()
+    hit = body["hits"][0]
+    assert "320.000" in hit["text"] and hit["doc_id"] == "notiz.md"
+    assert hit["revision"] and hit["char_end"] > hit["char_start"]
+
+
+def test_access_scope_from_headers_hides_other_groups(client: TestClient) -> None:
+    other = {"X-KB-Groups": "ak-rechenzentren"}
+    assert client.post("/v1/search", json={"query": "Pilotbudget"}, headers=other).json()["hits"] == []
+    assert client.get("/v1/documents", headers=other).json() == []
+    assert client.delete("/v1/documents/notiz.md", headers=other).status_code == 404
+    own = {"X-KB-Groups": "ak-ki"}
+    assert client.post("/v1/search", json={"query": "Pilotbudget"}, headers=own).json()["hits"]
+
+
+def test_answer_cites_the_source(client: TestClient, llm: ScriptedLLM) -> None:
+    body = client.post("/v1/answers", json={"question": "Wie hoch ist das Pilotbudget des AK KI?"}).json()
+    assert not body["declined"], body
+    assert body["answer"].endswith("[1]")
+    assert body["citations"][0]["doc_id"] == "notiz.md"
+    assert llm.schemas[0]["properties"]["quellen"]["items"]["enum"] == [1]
+
+
+def test_invalid_marker_is_reported(tmp_path: Path) -> None:
+    llm = ScriptedLLM({"antwort": "Das Pilotbudget beträgt 320.000 EUR [4].", "quellen": [1, 9]})
+    with _client(tmp_path, llm) as c:
+        c.post("/v1/documents", files={"files": ("notiz.md", NOTE.encode())})
+        body = c.post("/v1/answers", json={"question": "Wie hoch ist das Pilotbudget?"}).json()
+    assert sorted(body["invalid_markers"]) == [4, 9]
+    assert not body["declined"] and body["answer"] == "Das Pilotbudget beträgt 320.000 EUR. [1]"
+
+
+def test_unsupported_citation_leads_to_decline(tmp_path: Path) -> None:
+    llm = ScriptedLLM({"antwort": "Der Eiffelturm ist 330 Meter hoch.", "quellen": [1]})
+    with _client(tmp_path, llm) as c:
+        c.post("/v1/documents", files={"files": ("notiz.md", NOTE.encode())})
+        body = c.post("/v1/answers", json={"question": "Wie hoch ist das Pilotbudget?"}).json()
+    assert body["declined"] and body["reason"] == "citations_unsupported"
+    assert body["unsupported_citations"] == [1]
+
+
+def test_out_of_corpus_question_is_declined_without_calling_the_model(client: TestClient, llm: ScriptedLLM) -> None:
+    body = client.post("/v1/answers", json={"question": "Wann wurde der Eiffelturm gebaut?"}).json()
+    assert body["declined"] and body["reason"] == "no_relevant_source"
+    assert body["answer"] == "Keine Quelle gefunden." and llm.calls == []
+
+
+def test_answer_streams_as_server_sent_events(client: TestClient) -> None:
+    with client.stream("POST", "/v1/answers", json={"question": "Pilotbudget AK KI?", "stream": True}) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = [(e.split("\n")[0][7:], json.loads(e.split("\n")[1][6:]))
+                  for e in r.read().decode().strip().split("\n\n")]
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "sources" and kinds[-1] == "done" and "delta" in kinds
+    streamed = "".join(d["text"] for k, d in events if k == "delta")
+    assert streamed == "Das Pilotbudget beträgt 320.000 EUR."
+    assert events[-1][1]["citations"][0]["doc_id"] == "notiz.md"
+
+
+def test_validation_errors_are_problem_json(client: TestClient) -> None:
+    response = client.post("/v1/search", json={"query": ""})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "invalid_request"
+
+
+def test_health_and_openapi(client: TestClient) -> None:
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["points"] >= 1
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/search", "/v1/answers", "/v1/documents", "/v1/decisions", "/healthz"} <= set(paths)
+
+
+def test_decisions_from_minutes(tmp_path: Path, llm: ScriptedLLM) -> None:
+    with _client(tmp_path, llm) as c:
+        minutes = CORPUS / "protokoll-ak-ki-2025-09-18.md"
+        c.post("/v1/documents", files={"files": (minutes.name, minutes.read_bytes())})
+        rows = c.get("/v1/decisions").json()
+        assert rows and all(r["doc_id"] == minutes.name for r in rows)
+        assert any("TOP" in (r["agenda_item"] or "") for r in rows)
+        assert c.get("/v1/decisions", params={"since": "2030-01-01"}).json() == []

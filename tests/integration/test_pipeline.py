@@ -1,0 +1,109 @@
+"""Ingestion through the real parsers into a real Qdrant Edge store (the embedder is faked: not about it)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ingest.config import IngestSettings
+from ingest.domain import AccessScope
+from ingest.metadata import MetadataOverrides
+from ingest.pipeline import IngestPipeline, Status
+from ingest.store import EdgeStore, SearchFilters
+from tests.conftest import CORPUS
+from tests.fakes import HashEmbedder
+
+ALL = AccessScope.everything()
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Iterator[IngestPipeline]:
+    emb = HashEmbedder()
+    store = EdgeStore(str(tmp_path / "store"), emb.dim)
+    yield IngestPipeline(store, emb, IngestSettings())
+    store.close()
+
+
+def _ids(pipeline: IngestPipeline) -> set[str]:
+    return {h.point_id for h in pipeline.store.scroll(ALL, SearchFilters(include_history=True))}
+
+
+def _md(path: Path, body: str) -> Path:
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def test_corpus_ingests_and_reingest_changes_nothing(pipeline: IngestPipeline) -> None:
+    report = pipeline.ingest_paths([CORPUS])
+    assert not report.failed, [(o.path, o.code, o.message) for o in report.failed]
+    assert report.count(Status.INGESTED) >= 8
+    points, ids = pipeline.store.count(ALL), _ids(pipeline)
+    again = pipeline.ingest_paths([CORPUS])
+    assert {o.status for o in again.outcomes if o.status is not Status.SKIPPED} == {Status.UNCHANGED}
+    assert pipeline.store.count(ALL) == points and _ids(pipeline) == ids
+
+
+def test_pdf_chunks_carry_pages_and_sidecar_metadata(pipeline: IngestPipeline) -> None:
+    pipeline.ingest_paths([CORPUS / "positionspapier-ki-infrastruktur.pdf"])
+    chunks = pipeline.store.scroll(ALL, SearchFilters())
+    assert chunks and all(c.payload["page_start"] >= 1 for c in chunks)
+    assert max(c.payload["page_end"] for c in chunks) >= 3
+    head = next(c for c in chunks if c.payload["ordinal"] == 0)
+    assert head.payload["doc_type"] == "position_paper"
+    assert head.payload["doc_id"] == "positionspapier-ki-infrastruktur.pdf"
+
+
+def test_changed_file_replaces_old_chunks_and_keeps_history(pipeline: IngestPipeline, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    doc = _md(folder / "notiz.md", "# Notiz\n\nDas Pilotbudget beträgt 250.000 EUR.\n")
+    pipeline.ingest_paths([folder])
+    old_rev = pipeline.store.scroll(ALL, SearchFilters())[0].payload["revision"]
+    _md(doc, "# Notiz\n\nDas Pilotbudget beträgt 320.000 EUR.\n\nNeuer Absatz zur Finanzierung.\n")
+    report = pipeline.ingest_paths([folder])
+    assert [o.status for o in report.outcomes] == [Status.REPLACED]
+    current = pipeline.store.scroll(ALL, SearchFilters())
+    assert current and all("250.000" not in c.text for c in current)
+    assert {c.payload["revision"] for c in current} != {old_rev}
+    old = pipeline.store.scroll(ALL, SearchFilters(revision=old_rev))
+    assert old and "250.000" in old[0].text
+
+
+def test_bad_files_are_reported_and_the_batch_goes_on(pipeline: IngestPipeline, tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    _md(folder / "gut.md", "# Gut\n\nDieser Text wird gespeichert.\n")
+    (folder / "leer.pdf").write_bytes(b"")
+    (folder / "kaputt.pdf").write_bytes(os.urandom(2048))
+    (folder / "daten.xyz").write_bytes(b"123")
+    report = pipeline.ingest_paths([folder])
+    by_name = {Path(o.path).name: o for o in report.outcomes}
+    assert by_name["gut.md"].status is Status.INGESTED
+    assert by_name["leer.pdf"].code == "empty_file"
+    assert by_name["kaputt.pdf"].code == "corrupt_file"
+    assert by_name["daten.xyz"].status is Status.SKIPPED
+    assert pipeline.store.count(ALL, SearchFilters(only_heads=True)) == 1
+
+
+def test_same_content_under_two_names_is_stored_once(pipeline: IngestPipeline, tmp_path: Path) -> None:
+    folder = tmp_path / "dup"
+    folder.mkdir()
+    _md(folder / "a.md", "# Protokoll\n\nBeschluss: einstimmig angenommen.\n")
+    shutil.copy(folder / "a.md", folder / "b.md")
+    report = pipeline.ingest_paths([folder])
+    statuses = sorted(o.status.value for o in report.outcomes)
+    assert statuses == ["duplicate", "ingested"]
+    dup = next(o for o in report.outcomes if o.status is Status.DUPLICATE)
+    assert dup.duplicate_of == "dup/a.md"
+    assert pipeline.store.count(ALL, SearchFilters(only_heads=True)) == 1
+
+
+def test_flag_overrides_apply_to_the_batch(pipeline: IngestPipeline, tmp_path: Path) -> None:
+    doc = _md(tmp_path / "x.md", "# X\n\nText.\n")
+    pipeline.ingest_paths([doc], MetadataOverrides(working_group="ak-ki", visibility="confidential"))
+    head = pipeline.store.scroll(ALL, SearchFilters(only_heads=True))[0].payload
+    assert head["working_group"] == "ak-ki" and head["visibility"] == "confidential"
