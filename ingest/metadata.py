@@ -4,6 +4,14 @@ Precedence per field: flag (`MetadataOverrides`) > sidecar (`<file>.meta.yaml`) 
 properties (PDF info, DOCX core properties) > inferred from content > default. Fields taken from file
 properties, content or the file name are listed in `DocumentMeta.inferred`.
 
+One exception: the date of minutes. Their meeting date, the first date in the first ~2000 characters of the
+text, beats the file's creation date, which only tells when the minutes were typed up or exported. So for
+minutes: flag > sidecar > front matter > date in the text > file properties.
+
+Titles from file properties are cleaned first: "Microsoft Word - Niederschrift AK.docx" → "Niederschrift AK";
+what is left of a bare file name ("Microsoft Word - protokoll_final.doc") or a placeholder ("Dokument1") is no
+title, and the title is inferred from the text instead.
+
 Validation: flags and sidecar are written for this system, so an invalid `doc_type`, `status` or `date` there
 raises `InvalidMetadata`, and so does an unknown sidecar key. Front matter is often written for other tools
 (Hugo, VitePress, legal-text repos) and may say `status: published` or `type: post`; an unrecognised
@@ -18,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePath
@@ -115,6 +123,10 @@ _DOTTED_DATE = re.compile(
 _WORD_DATE = re.compile(rf"(?<!\d)(\d{{1,2}})\.\s*({_MONTH_NAMES})\.?\s+(\d{{4}})(?!\d)", re.IGNORECASE)
 _PDF_DATE = re.compile(r"D:(\d{4})(\d{2})(\d{2})")
 
+_APPLICATION_PREFIX = re.compile(
+    r"\A(?:microsoft\s+(?:office\s+)?(?:word|powerpoint|excel)|powerpoint)\s*-\s*", re.IGNORECASE
+)
+_FILE_SUFFIX = re.compile(r"\.(?:docx?|pdf|odt|rtf|txt|pptx?|xlsx?)$", re.IGNORECASE)
 _JUNK_TITLE = re.compile(
     r"(?:microsoft\s+(?:word|powerpoint|excel)\s+-.*|untitled.*|unbenannt.*|ohne\s+titel|titel|title|"
     r"(?:dokument|document|doc|präsentation|presentation|folie|slide)\s*\d*|powerpoint-präsentation|"
@@ -164,16 +176,22 @@ def resolve_metadata(
     flag_values = {
         name: getattr(overrides, name) for name in FIELD_KEYS if getattr(overrides, name) is not None
     }
-    sources = [
+    explicit = [
         _Source("flag", flag_values, strict=True),
         _Source("sidecar", _sidecar_fields(sidecar or {}, path), strict=True),
         _Source("front matter", _front_matter_fields(parsed.metadata.get("front_matter")), strict=False),
-        _Source("file properties", _property_fields(parsed.metadata), strict=False, inferred=True),
     ]
+    properties = _Source("file properties", _property_fields(parsed.metadata), strict=False, inferred=True)
+    sources = [*explicit, properties]
     inferred: set[str] = set()
 
-    def pick(name: str, parse: Callable[[Any], Any], infer: Callable[[], Any] = lambda: None) -> Any:
-        for source in sources:
+    def pick(
+        name: str,
+        parse: Callable[[Any], Any],
+        infer: Callable[[], Any] = lambda: None,
+        order: Sequence[_Source] = sources,
+    ) -> Any:
+        for source in order:
             if source.values.get(name) is None:
                 continue
             value = parse(source.values[name])
@@ -190,7 +208,12 @@ def resolve_metadata(
 
     title = pick("title", _text, lambda: infer_title(parsed)) or PurePath(path).name
     doc_type = pick("doc_type", parse_doc_type, lambda: infer_doc_type(parsed, title=title))
-    date = pick("date", parse_date, lambda: infer_date(parsed.text))
+    date_order = sources
+    if doc_type is DocType.MINUTES:
+        # The meeting date in the text beats the date the minutes file was created.
+        meeting = _Source("text", {"date": infer_date(parsed.text)}, strict=False, inferred=True)
+        date_order = [*explicit, meeting, properties]
+    date = pick("date", parse_date, lambda: infer_date(parsed.text), date_order)
     return DocumentMeta(
         doc_id=doc_id,
         revision=revision,
@@ -255,8 +278,8 @@ def _known_fields(values: Mapping[Any, Any]) -> dict[str, Any]:
 def _property_fields(metadata: Mapping[str, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     title = metadata.get("title")
-    if isinstance(title, str) and not is_junk_title(title):
-        fields["title"] = title
+    if isinstance(title, str) and clean_title(title):
+        fields["title"] = clean_title(title)
     if metadata.get("created") is not None:
         fields["date"] = metadata["created"]
     return fields
@@ -413,12 +436,27 @@ def is_junk_title(title: str) -> bool:
     return len(text) < 3 or _JUNK_TITLE.fullmatch(text) is not None or sum(c.isalpha() for c in text) < 3
 
 
+def clean_title(title: str) -> str | None:
+    """A title from file properties without what the application added; None if no title is left.
+
+    "Microsoft Word - Niederschrift AK.docx" → "Niederschrift AK". A file name ("protokoll_final.doc",
+    "Microsoft Word - Relaisfunkst10-94.doc", "RAHMENRILI.PDF") or a placeholder ("Dokument1") → None.
+    """
+    text = " ".join(title.split())
+    cleaned = _FILE_SUFFIX.sub("", _APPLICATION_PREFIX.sub("", text)).strip()
+    # What an application took from the file name has no spaces: "protokoll_final", "Relaisfunkst10-94".
+    from_file_name = cleaned != text
+    if (from_file_name and " " not in cleaned) or is_junk_title(cleaned):
+        return None
+    return cleaned
+
+
 def infer_title(parsed: ParsedDocument) -> str | None:
-    """File property title (unless junk) > first heading > first non-empty line (≤ 120 chars) > file stem."""
+    """Property title (cleaned, not junk) > first heading > first line (≤ 120 chars) > file stem."""
     candidates: list[str] = []
     prop = parsed.metadata.get("title")
     if isinstance(prop, str):
-        candidates.append(prop)
+        candidates.append(clean_title(prop) or "")
     candidates.extend(b.text for b in parsed.blocks if b.kind is BlockKind.HEADING)
     # The first non-empty line; a junk one (a URL) gives way to the next, a long one (body text) ends it.
     for line in filter(None, map(_clean_line, parsed.text.splitlines()[:TITLE_SEARCH_LINES])):

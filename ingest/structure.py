@@ -17,7 +17,8 @@ any agenda line are returned unchanged.
 Outline: "Teil 2", "Abschnitt 3", "§ 3 Titel", "Art. 5 Titel", "A.", "I.", "1.", "1.1", "a)", "aa)" rank in
 that order (a § under an "Abschnitt" nests below it), so a full A./I./1./a) outline gets levels 1–4. When the
 parser's headings already use two or more levels, those levels are kept and the headings found here nest below
-the nearest parser heading. Adjacent blocks numbered the same way are a list, not headings.
+the nearest parser heading. Adjacent blocks numbered the same way are a list, not headings, and a paragraph
+starting with a date ("15. Mai 2026") starts with no heading.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from ingest.domain import Block, BlockKind, ParsedDocument
+from ingest.parsers.outline import starts_with_date
 
 MAX_LABEL_CHARS = 160
 MAX_AGENDA_LINE_CHARS = 200
@@ -472,7 +474,7 @@ def _outline_match(label: str, previous_letter: str | None, *, strict: bool) -> 
         mark, rest = match.group("mark"), match.group("rest")
         if kind == "roman" and len(mark) == 1 and previous_letter == _PREVIOUS_LETTER.get(mark):
             kind = "letter"  # "I." after "H." is the ninth letter, not a Roman one
-        if strict and not _title_like(rest, allow_empty=False):
+        if strict and (not _title_like(rest, allow_empty=False) or starts_with_date(label)):
             return None
         if not strict and rest[:1] not in ("", " ", "\t", "-", "–"):
             return None

@@ -10,6 +10,10 @@ Heading levels of the heuristic (PDF and plain text), fixed by the numbering pat
 | Roman numeral with a period               | `II. Rechtliche Würdigung`   | 2     |
 | one number                                | `1. Ausgangslage`, `3 Ziele` | 3     |
 | dotted number with n parts                | `1.1 Anlass` (4), `2.3.1` (5)| 2 + n (at most 6) |
+| small letter with a parenthesis           | `a) Erforderlichkeit`        | 5     |
+| doubled small letter with a parenthesis   | `aa) Schriftform`            | 6     |
+
+`a)` ranks below every number (`1.`, `1.1`), as in the German outline A. / I. / 1. / a) / aa).
 
 A line counts as a heading only if
 - it is short (< 90 characters) and no table-of-contents line (dot leaders);
@@ -17,10 +21,17 @@ A line counts as a heading only if
   "und", "oder", "der" that goes on in the next line;
 - after a number, letter or Roman numeral its title starts with a capital letter, as German headings do;
 - it starts a paragraph: first line, or the line before ends a sentence, is short, or is a heading itself;
+  after a long line without a full stop (a cover line "Verfasserin: …, 29. August 2025") a numbered line still
+  opens a section if it is short (< 60 % of a full line) and body text or a deeper heading follows;
 - text follows, and the line was not wrapped: the next line does not go on in lower case, and the line is not
   nearly as long as a full line of the document (85 % of the 90th percentile) with text right after it;
-- it is no date ("3. März 2025");
-- it is not one of several adjacent lines numbered the same way (a list, or table rows like "4 m 20 kHz").
+- "a)" and "aa)" lines, which mostly start list items of laws, must be short (< 50 characters) and followed
+  by body text (capitalised, and a long line or a finished sentence) or a deeper heading;
+- it is no date ("3. März 2025", "15 Mai 2026", "3. Okt. 2025");
+- after a number, its title is not just a unit ("2 Jahre", "3 Millionen Euro": a table cell);
+- it is not one of several lines numbered the same way that are adjacent (a list, table rows like
+  "4 m 20 kHz"), or that are separated only by two or more short table cells and share their first word
+  (one column of a table read row by row: "2 Bauabschnitte" … "3 Bauabschnitte").
 Adjacent lines in capitals form one heading.
 """
 
@@ -29,7 +40,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ingest.domain import Block, BlockKind
 
@@ -46,9 +57,14 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("letter", re.compile(r"[A-H]\." + _TITLE)),
     ("roman", re.compile(r"[IVX]+\." + _TITLE)),
     ("number", re.compile(r"(?P<number>\d{1,3}(?:\.\d{1,3})*)\.?" + _TITLE)),
+    ("double_lower", re.compile(r"([a-z])\1\)" + _TITLE)),
+    ("lower", re.compile(r"[a-z]\)" + _TITLE)),
 )
-_FIXED_LEVELS = {"section": 1, "article": 1, "agenda": 1, "letter": 1, "roman": 2, "caps": 1}
-_LIST_KINDS = frozenset({"letter", "roman", "number"})
+_FIXED_LEVELS = {
+    "section": 1, "article": 1, "agenda": 1, "letter": 1, "roman": 2, "caps": 1, "lower": 5, "double_lower": 6
+}  # fmt: skip
+_LETTERED_KINDS = frozenset({"lower", "double_lower"})
+_LIST_KINDS = frozenset({"letter", "roman", "number", *_LETTERED_KINDS})
 _DOT_LEADER = re.compile(r"\.{4,}|…{2,}|(?:\. ){3,}")
 _PAGE_NUMBER = re.compile(
     r"[-–—\s]*(?:(?:Seite|Page|S\.)\s*)?\d{1,4}(?:\s*(?:von|of|/)\s*\d{1,4})?[-–—\s]*", re.IGNORECASE
@@ -62,10 +78,28 @@ _CONTINUING_WORDS_TEXT = """
     nicht als wie zu zum zur von vom mit für auf in im an am bei beim über unter nach aus
 """
 _CONTINUING_WORDS = frozenset(_CONTINUING_WORDS_TEXT.split())
-_MONTHS = "Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember"
-_DATE = re.compile(rf"\d{{1,2}}\.\s*(?:{_MONTHS})\b")
+_MONTHS = (
+    "Januar|Jänner|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember"
+    "|Jan|Feb|Mär|Mrz|Apr|Jun|Jul|Aug|Sept|Sep|Okt|Nov|Dez"
+)
+# "15. Mai 2026", "15 Mai 2026", "15. MAI 2026", "3. Okt. 2025"; "4. Dezernat" is no date.
+_DATE = re.compile(rf"\d{{1,2}}\.?\s*(?:{_MONTHS})\b", re.IGNORECASE)
+# A number followed only by units is a table cell or a quantity, never a heading: "2 Jahre", "3 Mio. EUR".
+_UNITS_TEXT = """
+    jahr jahre jahren monat monate monaten woche wochen tag tage tagen stunde stunden std minute minuten min
+    sekunde sekunden uhr prozent euro eur mio mrd tsd millionen milliarden tausend stück stk personen vzä
+    punkte seiten kb mb gb tb kw mw kwh mwh km m cm mm kg t
+    ja nein enthaltung enthaltungen stimmen gegenstimmen
+"""
+_UNITS = frozenset(_UNITS_TEXT.split())
 # Lines at least this share of the usual line length are probably wrapped, unless followed by a blank line.
 _WRAPPED_SHARE = 0.85
+# A numbered line after a long line without a full stop opens a section only if it is this short.
+_OPENER_SHARE = 0.6
+# Table cells read row by row are short lines without a sentence end; a column's cells are this far apart.
+_CELL_CHARS = 25
+_MAX_ROW_CELLS = 12
+_MIN_ROW_CELLS = 2
 _WRAP_PERCENTILE = 0.9
 _MIN_LINES_FOR_WIDTH = 20
 _STATUTE_SUBSECTION = re.compile(r"\(\d{1,2}[a-z]?\)\s")
@@ -75,6 +109,8 @@ _STATUTE_SUBSECTION = re.compile(r"\(\d{1,2}[a-z]?\)\s")
 class HeadingCandidate:
     kind: str
     level: int
+    # The first word after the numbering ("Jahre" in "2 Jahre"); "" for a line in capitals.
+    first_word: str = field(default="", compare=False)
 
 
 def heading_candidate(line: str) -> HeadingCandidate | None:
@@ -82,7 +118,7 @@ def heading_candidate(line: str) -> HeadingCandidate | None:
     line = line.strip()
     if not line or len(line) >= MAX_HEADING_CHARS or line.endswith(_CLAUSE_END) or _DOT_LEADER.search(line):
         return None
-    if line.rsplit(maxsplit=1)[-1] in _CONTINUING_WORDS or _DATE.match(line):
+    if line.rsplit(maxsplit=1)[-1] in _CONTINUING_WORDS or starts_with_date(line):
         return None
     for kind, pattern in _PATTERNS:
         match = pattern.match(line)
@@ -90,17 +126,32 @@ def heading_candidate(line: str) -> HeadingCandidate | None:
             continue
         if kind in _LIST_KINDS and not _starts_like_title(match.group("title")):
             return None
+        title = line[match.start("title") :]
+        if kind == "number" and _is_quantity(title):
+            return None
+        first_word = title.split(maxsplit=1)[0]
         if kind == "number":
-            return HeadingCandidate(kind, min(2 + len(match.group("number").split(".")), _MAX_LEVEL))
-        return HeadingCandidate(kind, _FIXED_LEVELS[kind])
+            level = min(2 + len(match.group("number").split(".")), _MAX_LEVEL)
+            return HeadingCandidate(kind, level, first_word)
+        return HeadingCandidate(kind, _FIXED_LEVELS[kind], first_word)
     if _is_caps_line(line):
         return HeadingCandidate("caps", _FIXED_LEVELS["caps"])
     return None
 
 
+def starts_with_date(line: str) -> bool:
+    """'15. Mai 2026', '15 Mai 2026', '3. Okt. 2025 Sitzung': a date, never a heading."""
+    return _DATE.match(line.strip()) is not None
+
+
 def _starts_like_title(first: str) -> bool:
     # "4 m 20 kHz" is a table row, "1 Nummer 6" a wrapped reference; German headings start with a capital.
     return first.isupper() or first in _TITLE_OPENERS
+
+
+def _is_quantity(title: str) -> bool:
+    words = [word.strip(".,;()").casefold() for word in title.split()]
+    return all(word in _UNITS or word.replace(",", "").replace(".", "").isdigit() for word in words)
 
 
 def _is_caps_line(line: str) -> bool:
@@ -189,9 +240,16 @@ def _accepted_headings(lines: Sequence[Line]) -> list[HeadingCandidate | None]:
     for index, candidate in enumerate(candidates):
         if candidate is None or index >= last_text or _in_list(candidates, lines, index, candidate):
             continue
+        if candidate.kind in _LETTERED_KINDS and not _is_lettered_heading(candidates, lines, index):
+            continue
         previous = lines[index - 1].text if index > 0 else ""
         following = lines[index + 1].text
-        starts_paragraph = not previous or accepted[index - 1] is not None or _ends_paragraph(previous)
+        starts_paragraph = (
+            not previous
+            or accepted[index - 1] is not None
+            or _ends_paragraph(previous)
+            or _opens_section(candidates, lines, index, wrap_width)
+        )
         wrapped = following[:1].islower() or (
             bool(following)
             and candidates[index + 1] is None
@@ -200,6 +258,56 @@ def _accepted_headings(lines: Sequence[Line]) -> list[HeadingCandidate | None]:
         if starts_paragraph and not wrapped:
             accepted[index] = candidate
     return accepted
+
+
+def _is_lettered_heading(
+    candidates: Sequence[HeadingCandidate | None], lines: Sequence[Line], index: int
+) -> bool:
+    # "a) …" starts a list item of a law far more often than a section: only a short line before body text.
+    return len(lines[index].text) < _SHORT_LINE_CHARS and _followed_by_body(candidates, lines, index)
+
+
+def _opens_section(
+    candidates: Sequence[HeadingCandidate | None], lines: Sequence[Line], index: int, wrap_width: float
+) -> bool:
+    """After a line without a full stop, a short numbered line followed by body text still opens a section.
+
+    The line before must not go on in this one (a comma, hyphen or "und" at its end), and neither line may be
+    part of a table of contents (dot leaders, or page numbers at the end of this and the next line).
+    """
+    candidate = candidates[index]
+    line = lines[index].text
+    previous = lines[index - 1].text if index > 0 else ""
+    following = _adjacent_text_line(lines, index, 1)
+    if candidate is None or candidate.kind not in _LIST_KINDS or following is None:
+        return False
+    if len(line) >= _OPENER_SHARE * wrap_width or _goes_on(previous) or _DOT_LEADER.search(previous):
+        return False
+    if line[-1:].isdigit() and lines[following].text[-1:].isdigit():
+        return False
+    return _followed_by_body(candidates, lines, index)
+
+
+def _goes_on(line: str) -> bool:
+    words = line.split()
+    return line.endswith((",", "-", "\u00ad")) or (bool(words) and words[-1] in _CONTINUING_WORDS)
+
+
+def _followed_by_body(
+    candidates: Sequence[HeadingCandidate | None], lines: Sequence[Line], index: int
+) -> bool:
+    """The next text line is a deeper heading, or body text: capitalised, and long or a finished sentence."""
+    candidate = candidates[index]
+    following = _adjacent_text_line(lines, index, 1)
+    if candidate is None or following is None:
+        return False
+    below = candidates[following]
+    if below is not None:
+        return below.level > candidate.level
+    text = lines[following].text
+    starts_upper = text[:1].isupper() or text[:1] in _TITLE_OPENERS
+    long_or_finished = len(text) >= _SHORT_LINE_CHARS or text.endswith(_PARAGRAPH_END)
+    return starts_upper and long_or_finished and not _DOT_LEADER.search(text)
 
 
 def _wrap_width(lines: Sequence[Line]) -> float:
@@ -224,11 +332,33 @@ def _in_list(
 ) -> bool:
     if candidate.kind not in _LIST_KINDS:
         return False
-    return any(
-        candidates[neighbour] == candidate
-        for neighbour in (_adjacent_text_line(lines, index, -1), _adjacent_text_line(lines, index, 1))
-        if neighbour is not None
-    )
+    return any(_numbered_alike(candidates, lines, index, step) for step in (-1, 1))
+
+
+def _numbered_alike(
+    candidates: Sequence[HeadingCandidate | None], lines: Sequence[Line], index: int, step: int
+) -> bool:
+    """The next line in direction `step` is numbered like this one, directly or after a row of table cells.
+
+    A table read row by row puts one cell per line, so the cells of one column ("2 Bauabschnitte",
+    "3 Bauabschnitte") are several lines apart, the other short cells of their row between them.
+    """
+    candidate = candidates[index]
+    cells = 0
+    neighbour = _adjacent_text_line(lines, index, step)
+    while candidate is not None and neighbour is not None and cells <= _MAX_ROW_CELLS:
+        other = candidates[neighbour]
+        if other == candidate:
+            return cells == 0 or (cells >= _MIN_ROW_CELLS and other.first_word == candidate.first_word)
+        if other is not None or not _is_table_cell(lines[neighbour].text):
+            return False
+        cells += 1
+        neighbour = _adjacent_text_line(lines, neighbour, step)
+    return False
+
+
+def _is_table_cell(line: str) -> bool:
+    return len(line) <= _CELL_CHARS and not line.endswith(_PARAGRAPH_END)
 
 
 def _adjacent_text_line(lines: Sequence[Line], index: int, step: int) -> int | None:

@@ -13,6 +13,7 @@ from pypdf import PasswordType, PdfReader
 
 from ingest.domain import BlockKind, PageSpan, ParsedDocument
 from ingest.errors import CorruptDocument, EmptyFile, EncryptedDocument, IngestError, NoTextLayer
+from ingest.metadata import clean_title
 from ingest.parsers.outline import DocumentBuilder, Line, is_page_number, normalize, segment_lines
 
 FORMAT = "pdf"
@@ -170,6 +171,12 @@ def _metadata(reader: PdfReader) -> dict[str, Any]:
     except Exception:  # a damaged info dictionary must not cost the text
         return {}
     metadata: dict[str, Any] = {name: value for name, value in values.items() if name != "created" and value}
+    # "Microsoft Word - Protokoll.docx" → "Protokoll"; a mere file name is no title.
+    title = clean_title(values.get("title", ""))
+    if title:
+        metadata["title"] = title
+    else:
+        metadata.pop("title", None)
     created = _iso_date(values.get("created", ""))
     if created:
         metadata["created"] = created
