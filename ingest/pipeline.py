@@ -37,7 +37,13 @@ from ingest.structure import apply_minutes_structure, apply_outline_structure
 log = logging.getLogger(__name__)
 
 SIDECAR_SUFFIX = ".meta.yaml"
-_OUTLINED = {DocType.LEGAL_OPINION, DocType.ORG_REPORT, DocType.LAW, DocType.POSITION_PAPER, DocType.RECOMMENDATION}
+_OUTLINED = {
+    DocType.LEGAL_OPINION,
+    DocType.ORG_REPORT,
+    DocType.LAW,
+    DocType.POSITION_PAPER,
+    DocType.RECOMMENDATION,
+}
 
 
 class Status(StrEnum):
@@ -120,8 +126,13 @@ def discover(paths: Iterable[Path]) -> tuple[list[SourceFile], list[FileOutcome]
                 doc_id = _normalise_id(f"{root.name}/{rel.as_posix()}")
                 if file.suffix.lower() not in SUPPORTED_SUFFIXES:
                     skipped.append(
-                        FileOutcome(str(file), doc_id, Status.SKIPPED, code=UnsupportedFormat.code,
-                                    message=f"unsupported format {file.suffix or '(none)'}")
+                        FileOutcome(
+                            str(file),
+                            doc_id,
+                            Status.SKIPPED,
+                            code=UnsupportedFormat.code,
+                            message=f"unsupported format {file.suffix or '(none)'}",
+                        )
                     )
                     continue
                 sources.append(SourceFile(file, doc_id, str(file)))
@@ -164,7 +175,11 @@ class IngestPipeline:
         return report
 
     def ingest_upload(
-        self, data: bytes, filename: str, doc_id: str | None = None, overrides: MetadataOverrides | None = None
+        self,
+        data: bytes,
+        filename: str,
+        doc_id: str | None = None,
+        overrides: MetadataOverrides | None = None,
     ) -> FileOutcome:
         """One uploaded file (HTTP). The bytes are parsed in memory; `doc_id` defaults to the file name."""
         source = SourceFile(Path(filename), _normalise_id(doc_id or Path(filename).name), filename)
@@ -200,14 +215,17 @@ class IngestPipeline:
             if pending:
                 yield from self._write(pending)
 
-    def _prepare(self, source: SourceFile, overrides: MetadataOverrides, data: bytes | None = None) -> _Prepared:
+    def _prepare(
+        self, source: SourceFile, overrides: MetadataOverrides, data: bytes | None = None
+    ) -> _Prepared:
         outcome = FileOutcome(source.display, source.doc_id, Status.FAILED)
         try:
             if data is None:
                 size = os.path.getsize(source.path)
                 if size > self.settings.max_file_bytes:
                     raise FileTooLarge(
-                        f"file has {size} bytes, the limit is {self.settings.max_file_bytes}", path=source.display
+                        f"file has {size} bytes, the limit is {self.settings.max_file_bytes}",
+                        path=source.display,
                     )
                 data = source.path.read_bytes()
             revision = file_revision(data)
@@ -220,7 +238,9 @@ class IngestPipeline:
                 # Heals an ingest that was interrupted after the new revision was complete.
                 self.store.retire_other_revisions(doc_id, revision)
                 return _Prepared(source, outcome)
-            duplicate_of = self._prepared_revisions.get(revision) or self._same_content_elsewhere(doc_id, revision)
+            duplicate_of = self._prepared_revisions.get(revision) or self._same_content_elsewhere(
+                doc_id, revision
+            )
             if duplicate_of == doc_id:
                 duplicate_of = None
             if duplicate_of:
@@ -229,7 +249,9 @@ class IngestPipeline:
                 outcome.message = f"same content as {duplicate_of}; stored once"
                 return _Prepared(source, outcome)
             parsed = parse_bytes(data, source.display, max_bytes=self.settings.max_file_bytes)
-            meta = resolve_metadata(parsed, doc_id=doc_id, revision=revision, overrides=overrides, sidecar=sidecar)
+            meta = resolve_metadata(
+                parsed, doc_id=doc_id, revision=revision, overrides=overrides, sidecar=sidecar
+            )
             chunks = build_chunks(parsed, meta, self.settings)
             outcome.pages = parsed.page_count
             outcome.chunks = len(chunks)
@@ -305,8 +327,13 @@ def build_chunks(parsed: ParsedDocument, meta: DocumentMeta, settings: IngestSet
                 if chunk.char_start <= d.char_start < chunk.char_end and _owns(chunk, chunks, d.char_start)
             ]
             extra["action_items"] = [
-                {"agenda_item": a.agenda_item, "who": a.who, "what": a.what, "due": a.due,
-                 "page": parsed.page_at(a.char_start)}
+                {
+                    "agenda_item": a.agenda_item,
+                    "who": a.who,
+                    "what": a.what,
+                    "due": a.due,
+                    "page": parsed.page_at(a.char_start),
+                }
                 for a in records.action_items
                 if chunk.char_start <= a.char_start < chunk.char_end and _owns(chunk, chunks, a.char_start)
             ]

@@ -69,13 +69,17 @@ class StoreQuery:
 class Store(Protocol):
     name: str
 
-    def upsert(self, chunks: Sequence[Chunk], dense: npt.NDArray[np.float32], sparse_texts: Sequence[str]) -> None:
+    def upsert(
+        self, chunks: Sequence[Chunk], dense: npt.NDArray[np.float32], sparse_texts: Sequence[str]
+    ) -> None:
         """Write chunks with their vectors. Idempotent: ids are deterministic."""
 
     def search(self, queries: Sequence[StoreQuery], scope: AccessScope) -> list[list[ScoredChunk]]:
         """Run several queries in one batch, each restricted to `scope`."""
 
-    def scroll(self, scope: AccessScope, filters: SearchFilters, *, limit: int | None = None) -> list[ScoredChunk]:
+    def scroll(
+        self, scope: AccessScope, filters: SearchFilters, *, limit: int | None = None
+    ) -> list[ScoredChunk]:
         """All points matching scope and filters, in id order (score 0)."""
 
     def count(self, scope: AccessScope, filters: SearchFilters | None = None) -> int: ...
@@ -215,7 +219,9 @@ class EdgeStore:
                 self._shard.update(qe.UpdateOperation.create_field_index(name, schema))
 
     # -- writing -------------------------------------------------------------------------------------------
-    def upsert(self, chunks: Sequence[Chunk], dense: npt.NDArray[np.float32], sparse_texts: Sequence[str]) -> None:
+    def upsert(
+        self, chunks: Sequence[Chunk], dense: npt.NDArray[np.float32], sparse_texts: Sequence[str]
+    ) -> None:
         qe = self._qe
         points = [
             qe.Point(
@@ -268,9 +274,7 @@ class EdgeStore:
     def _request(self, q: StoreQuery, scope: AccessScope) -> Any:
         qe = self._qe
         flt = self._filter(scope, q.filters)
-        dense = (
-            qe.Query.Nearest(q.dense.tolist(), using=DENSE) if q.dense is not None else None
-        )
+        dense = qe.Query.Nearest(q.dense.tolist(), using=DENSE) if q.dense is not None else None
         sparse = qe.Query.Nearest(self._bm25.embed_query(q.text), using=SPARSE)
         if q.mode is SearchMode.DENSE:
             if dense is None:
@@ -285,13 +289,21 @@ class EdgeStore:
             qe.Prefetch(limit=q.candidates, query=sparse, filter=flt),
         ]
         return qe.QueryRequest(
-            limit=q.limit, prefetches=prefetches, query=qe.Fusion.Rrf(k=self._rrf_k), filter=flt, with_payload=True
+            limit=q.limit,
+            prefetches=prefetches,
+            query=qe.Fusion.Rrf(k=self._rrf_k),
+            filter=flt,
+            with_payload=True,
         )
 
-    def scroll(self, scope: AccessScope, filters: SearchFilters, *, limit: int | None = None) -> list[ScoredChunk]:
+    def scroll(
+        self, scope: AccessScope, filters: SearchFilters, *, limit: int | None = None
+    ) -> list[ScoredChunk]:
         return list(self._iter_scroll(scope, filters, limit))
 
-    def _iter_scroll(self, scope: AccessScope, filters: SearchFilters, limit: int | None) -> Iterator[ScoredChunk]:
+    def _iter_scroll(
+        self, scope: AccessScope, filters: SearchFilters, limit: int | None
+    ) -> Iterator[ScoredChunk]:
         flt = self._filter(scope, filters)
         offset = None
         seen = 0
@@ -387,7 +399,9 @@ class ServerStore:
         vec = self._bm25.embed_query(text) if query else self._bm25.embed_document(text)
         return self._models.SparseVector(indices=list(vec.indices), values=list(vec.values))
 
-    def upsert(self, chunks: Sequence[Chunk], dense: npt.NDArray[np.float32], sparse_texts: Sequence[str]) -> None:
+    def upsert(
+        self, chunks: Sequence[Chunk], dense: npt.NDArray[np.float32], sparse_texts: Sequence[str]
+    ) -> None:
         m = self._models
         points = [
             m.PointStruct(
@@ -426,7 +440,9 @@ class ServerStore:
     def _delete(self, flt: Any) -> int:
         n = int(self._client.count(self.collection, count_filter=flt, exact=True).count)
         if n:
-            self._client.delete(self.collection, points_selector=self._models.FilterSelector(filter=flt), wait=True)
+            self._client.delete(
+                self.collection, points_selector=self._models.FilterSelector(filter=flt), wait=True
+            )
         return n
 
     def search(self, queries: Sequence[StoreQuery], scope: AccessScope) -> list[list[ScoredChunk]]:
@@ -459,7 +475,9 @@ class ServerStore:
             with_payload=True,
         )
 
-    def scroll(self, scope: AccessScope, filters: SearchFilters, *, limit: int | None = None) -> list[ScoredChunk]:
+    def scroll(
+        self, scope: AccessScope, filters: SearchFilters, *, limit: int | None = None
+    ) -> list[ScoredChunk]:
         flt = self._filter(scope, filters)
         out: list[ScoredChunk] = []
         offset = None

@@ -170,7 +170,9 @@ class Answerer:
     def _verify(self, question: str, raw: str, sources: list[Source]) -> AnswerResult:
         parsed = parse_model_output(raw)
         if parsed is None:
-            return AnswerResult(question, DECLINE_TEXT, True, "model_output_invalid", sources, model_output=raw)
+            return AnswerResult(
+                question, DECLINE_TEXT, True, "model_output_invalid", sources, model_output=raw
+            )
         text, cited = parsed
         check = citations.verify(text, cited, [s.text for s in sources], self.settings.min_support)
         base = AnswerResult(

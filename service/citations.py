@@ -17,13 +17,16 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ0-9„\"(])")
 
 # Function words that carry no content; statements are compared on the rest.
 STOPWORDS = frozenset(
-    """aber alle allem allen aller alles als also am an ander andere anderen auch auf aus bei beim bin bis bist
-    da damit dann das dass dem den denn der des dessen die dies diese diesem diesen dieser dieses doch dort du durch
-    ein eine einem einen einer eines er es etwa euch für gegen hat hatte hätte haben hier hin hinter ich ihm ihn ihr
-    ihre im in ist ja jede jedem jeden jeder jedes jetzt kann kein keine können könnte man mehr mein mit muss müssen
-    nach nicht noch nun nur ob oder ohne schon sehr sein seine sich sie sind so soll sollen sollte sowie über um und
-    uns unter vom von vor war waren was weil welche welcher welches wenn wer werden wie wieder will wir wird wo wurde
-    wurden zu zum zur zwar zwischen the of and laut gemäß bzw sowie werden worden sei seien wäre""".split()
+    """
+    aber alle allem allen aller alles als also am an ander andere anderen auch auf aus bei beim bin bis
+    bist da damit dann das dass dem den denn der des dessen die dies diese diesem diesen dieser dieses
+    doch dort du durch ein eine einem einen einer eines er es etwa euch für gegen hat hatte hätte haben
+    hier hin hinter ich ihm ihn ihr ihre im in ist ja jede jedem jeden jeder jedes jetzt kann kein keine
+    können könnte man mehr mein mit muss müssen nach nicht noch nun nur ob oder ohne schon sehr sein
+    seine sich sie sind so soll sollen sollte sowie über um und uns unter vom von vor war waren was weil
+    welche welcher welches wenn wer werden wie wieder will wir wird wo wurde wurden zu zum zur zwar
+    zwischen the of and laut gemäß bzw sowie werden worden sei seien wäre
+    """.split()  # noqa: SIM905
 )
 
 

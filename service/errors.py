@@ -41,10 +41,18 @@ def install_error_handlers(app: FastAPI) -> None:
             {"loc": list(e.get("loc", ())), "msg": str(e.get("msg")), "type": str(e.get("type"))}
             for e in exc.errors()
         ]
-        return problem(422, "invalid_request", "Invalid request", "the request does not match the schema",
-                       request.url.path, errors=errors)
+        return problem(
+            422,
+            "invalid_request",
+            "Invalid request",
+            "the request does not match the schema",
+            request.url.path,
+            errors=errors,
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return problem(500, "internal_error", "Internal error", "an unexpected error occurred", request.url.path)
+        return problem(
+            500, "internal_error", "Internal error", "an unexpected error occurred", request.url.path
+        )

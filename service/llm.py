@@ -75,7 +75,9 @@ class LlamaCppLLM:
         try:
             from llama_cpp import Llama
         except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ModelUnavailable("llama-cpp-python is not installed: pip install llama-cpp-python==0.3.36") from exc
+            raise ModelUnavailable(
+                "llama-cpp-python is not installed: pip install llama-cpp-python==0.3.36"
+            ) from exc
         self._llama = Llama(
             model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False
         )
@@ -92,7 +94,9 @@ class LlamaCppLLM:
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def generate(self, messages: Sequence[Message], *, schema: dict[str, Any] | None, max_tokens: int) -> Generation:
+    def generate(
+        self, messages: Sequence[Message], *, schema: dict[str, Any] | None, max_tokens: int
+    ) -> Generation:
         stats = GenerationStats()
         kwargs: dict[str, Any] = {}
         if schema is not None:
@@ -101,7 +105,8 @@ class LlamaCppLLM:
         def run() -> Iterator[str]:
             with self._lock:
                 start = time.perf_counter()
-                stream = self._llama.create_chat_completion(
+                llama: Any = self._llama  # its stubs type the streamed events as a union with str
+                stream = llama.create_chat_completion(
                     messages=list(messages),
                     temperature=self._temperature,
                     max_tokens=max_tokens,
@@ -127,8 +132,16 @@ class LlamaCppLLM:
 class OpenAICompatibleLLM:
     """Any server with an OpenAI-compatible `/v1/chat/completions` (vLLM, llama.cpp server, Ollama)."""
 
-    def __init__(self, base_url: str, *, model: str, api_key: str | None, temperature: float, seed: int,
-                 timeout_s: float) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        model: str,
+        api_key: str | None,
+        temperature: float,
+        seed: int,
+        timeout_s: float,
+    ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
         self._model = model
@@ -141,7 +154,9 @@ class OpenAICompatibleLLM:
         # tokenizers, so this errs on the side of a smaller prompt.
         return int(len(text) / 3.3) + 1
 
-    def generate(self, messages: Sequence[Message], *, schema: dict[str, Any] | None, max_tokens: int) -> Generation:
+    def generate(
+        self, messages: Sequence[Message], *, schema: dict[str, Any] | None, max_tokens: int
+    ) -> Generation:
         stats = GenerationStats()
         body: dict[str, Any] = {
             "model": self._model,

@@ -52,12 +52,14 @@ def render(template: PromptTemplate, **variables: str) -> list[dict[str, str]]:
 
 
 def source_label(hit: ScoredChunk) -> str:
-    """"Titel, S. 3–4 – Abschnitt" — the same label the user sees next to the answer."""
+    """ "Titel, S. 3–4 – Abschnitt" — the same label the user sees next to the answer."""
     p = hit.payload
     label = str(p.get("title") or p.get("doc_id"))
     if p.get("page_start"):
-        pages = f"{p['page_start']}" if p.get("page_end") in (None, p["page_start"]) else (
-            f"{p['page_start']}–{p['page_end']}"
+        pages = (
+            f"{p['page_start']}"
+            if p.get("page_end") in (None, p["page_start"])
+            else (f"{p['page_start']}–{p['page_end']}")
         )
         label += f", S. {pages}"
     section = p.get("section_path") or []
@@ -67,7 +69,9 @@ def source_label(hit: ScoredChunk) -> str:
 
 
 def format_sources(hits: Sequence[ScoredChunk]) -> str:
-    return "\n\n".join(f"[{i}] {source_label(hit)}\n{hit.text.strip()}" for i, hit in enumerate(hits, start=1))
+    return "\n\n".join(
+        f"[{i}] {source_label(hit)}\n{hit.text.strip()}" for i, hit in enumerate(hits, start=1)
+    )
 
 
 def answer_schema(source_count: int) -> dict[str, Any]:

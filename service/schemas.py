@@ -12,11 +12,15 @@ from ingest.store import SearchFilters, SearchMode
 class Filters(BaseModel):
     """Narrow a search. Dates are ISO (YYYY-MM-DD) and compare with the document date."""
 
-    doc_type: list[str] = Field(default_factory=list, description="position_paper, legal_opinion, org_report, …")
+    doc_type: list[str] = Field(
+        default_factory=list, description="position_paper, legal_opinion, org_report, …"
+    )
     working_group: list[str] = Field(default_factory=list)
     doc_id: list[str] = Field(default_factory=list)
     status: list[str] = Field(default_factory=list, description="draft, adopted, superseded")
-    legal_ref: list[str] = Field(default_factory=list, description='Exact legal reference, e.g. "§ 3 Abs. 2 OZG".')
+    legal_ref: list[str] = Field(
+        default_factory=list, description='Exact legal reference, e.g. "§ 3 Abs. 2 OZG".'
+    )
     date_from: str | None = None
     date_to: str | None = None
     revision: str | None = Field(None, description="Search one revision (sha256) instead of the current one.")
@@ -39,7 +43,9 @@ class Filters(BaseModel):
 
 
 class SearchRequest(BaseModel):
-    query: str = Field(..., min_length=1, max_length=2000, examples=["Wie viele GPUs braucht die KI-Infrastruktur?"])
+    query: str = Field(
+        ..., min_length=1, max_length=2000, examples=["Wie viele GPUs braucht die KI-Infrastruktur?"]
+    )
     top_k: int | None = Field(None, ge=1, le=100)
     mode: SearchMode | None = None
     filters: Filters = Field(default_factory=Filters)
@@ -74,7 +80,9 @@ class SearchResponse(BaseModel):
 
 
 class AnswerRequest(BaseModel):
-    question: str = Field(..., min_length=1, max_length=2000, examples=["Welche GPU-Ausstattung wird gefordert?"])
+    question: str = Field(
+        ..., min_length=1, max_length=2000, examples=["Welche GPU-Ausstattung wird gefordert?"]
+    )
     stream: bool = Field(False, description="Answer as a server-sent-event stream (sources, delta…, done).")
     filters: Filters = Field(default_factory=Filters)
 

@@ -20,7 +20,8 @@ A line counts as a heading only if
 - it does not end like a sentence, clause or hyphenated word (`.`, `,`, `;`, `:`, `-`) nor with a word such as
   "und", "oder", "der" that goes on in the next line;
 - after a number, letter or Roman numeral its title starts with a capital letter, as German headings do;
-- it starts a paragraph: first line, or the line before ends a sentence, is short, or is a heading itself;
+- it starts a paragraph: first line, or the line before ends a sentence, is short (and does not end with a
+  comma, hyphen or a word like "des" that goes on), or is a heading itself;
   after a long line without a full stop (a cover line "Verfasserin: …, 29. August 2025") a numbered line still
   opens a section if it is short (< 60 % of a full line) and body text or a deeper heading follows;
 - text follows, and the line was not wrapped: the next line does not go on in lower case, and the line is not
@@ -28,7 +29,8 @@ A line counts as a heading only if
 - "a)" and "aa)" lines, which mostly start list items of laws, must be short (< 50 characters) and followed
   by body text (capitalised, and a long line or a finished sentence) or a deeper heading;
 - it is no date ("3. März 2025", "15 Mai 2026", "3. Okt. 2025");
-- after a number, its title is not just a unit ("2 Jahre", "3 Millionen Euro": a table cell);
+- after a number, its title is not just a unit ("2 Jahre", "3 Millionen Euro", "17. Lebensjahr": a table
+  cell), nor starts with one after a number without a period ("3 Monate Probezeit", "15.000 Euro gesamt");
 - it is not one of several lines numbered the same way that are adjacent (a list, table rows like
   "4 m 20 kHz"), or that are separated only by two or more short table cells and share their first word
   (one column of a table read row by row: "2 Bauabschnitte" … "3 Bauabschnitte").
@@ -89,9 +91,10 @@ _UNITS_TEXT = """
     jahr jahre jahren monat monate monaten woche wochen tag tage tagen stunde stunden std minute minuten min
     sekunde sekunden uhr prozent euro eur mio mrd tsd millionen milliarden tausend stück stk personen vzä
     punkte seiten kb mb gb tb kw mw kwh mwh km m cm mm kg t
-    ja nein enthaltung enthaltungen stimmen gegenstimmen
+    ja nein enthaltung enthaltungen stimmen gegenstimmen lebensjahr lebensjahres
 """
 _UNITS = frozenset(_UNITS_TEXT.split())
+_THOUSANDS = re.compile(r"\d{1,3}(?:\.\d{3})+")
 # Lines at least this share of the usual line length are probably wrapped, unless followed by a blank line.
 _WRAPPED_SHARE = 0.85
 # A numbered line after a long line without a full stop opens a section only if it is this short.
@@ -127,7 +130,7 @@ def heading_candidate(line: str) -> HeadingCandidate | None:
         if kind in _LIST_KINDS and not _starts_like_title(match.group("title")):
             return None
         title = line[match.start("title") :]
-        if kind == "number" and _is_quantity(title):
+        if kind == "number" and _is_quantity(match.group("number"), line[match.end("number") :], title):
             return None
         first_word = title.split(maxsplit=1)[0]
         if kind == "number":
@@ -149,9 +152,15 @@ def _starts_like_title(first: str) -> bool:
     return first.isupper() or first in _TITLE_OPENERS
 
 
-def _is_quantity(title: str) -> bool:
+def _is_quantity(number: str, after_number: str, title: str) -> bool:
+    """'2 Jahre', '3 Millionen Euro', '15.000 Euro Gebühren', '17. Lebensjahr': an amount, not a heading."""
     words = [word.strip(".,;()").casefold() for word in title.split()]
-    return all(word in _UNITS or word.replace(",", "").replace(".", "").isdigit() for word in words)
+    if all(word in _UNITS or word.replace(",", "").replace(".", "").isdigit() for word in words):
+        return True
+    # Without a period after the number ("3 Monate Probezeit") or with thousands ("15.000"), a unit first.
+    plain_number = not after_number.startswith(".") or _THOUSANDS.fullmatch(number) is not None
+    # One letter is no unit here: "15 T 2 Sendeschrittakt" is a numbered row, "t" the tonne only alone.
+    return plain_number and len(words[0]) > 1 and words[0] in _UNITS
 
 
 def _is_caps_line(line: str) -> bool:
@@ -283,7 +292,7 @@ def _opens_section(
         return False
     if len(line) >= _OPENER_SHARE * wrap_width or _goes_on(previous) or _DOT_LEADER.search(previous):
         return False
-    if line[-1:].isdigit() and lines[following].text[-1:].isdigit():
+    if line[-1:].isdigit() and (previous[-1:].isdigit() or lines[following].text[-1:].isdigit()):
         return False
     return _followed_by_body(candidates, lines, index)
 
@@ -321,7 +330,7 @@ def _wrap_width(lines: Sequence[Line]) -> float:
 def _ends_paragraph(line: str) -> bool:
     if line.endswith(_PARAGRAPH_END):
         return True
-    return len(line) < _SHORT_LINE_CHARS and not line.endswith(("-", ",", "\u00ad"))
+    return len(line) < _SHORT_LINE_CHARS and not _goes_on(line)
 
 
 def _in_list(

@@ -55,18 +55,28 @@ def upload(
     ] = None,
 ) -> IngestResponse:
     overrides = MetadataOverrides(
-        doc_type=doc_type, working_group=working_group, visibility=visibility, date=date, title=title,
-        status=status, version=version, supersedes=supersedes,
+        doc_type=doc_type,
+        working_group=working_group,
+        visibility=visibility,
+        date=date,
+        title=title,
+        status=status,
+        version=version,
+        supersedes=supersedes,
     )
     limit = services.settings.server.max_upload_bytes
     outcomes: list[FileOutcome] = []
     for index, upload_file in enumerate(files):
         name = upload_file.filename or f"upload-{index}"
-        explicit = doc_ids[index] if doc_ids and index < len(doc_ids) else (doc_id if len(files) == 1 else None)
+        explicit = (
+            doc_ids[index] if doc_ids and index < len(doc_ids) else (doc_id if len(files) == 1 else None)
+        )
         data = upload_file.file.read(limit + 1)
         if len(data) > limit:
             error = FileTooLarge(f"upload exceeds {limit} bytes", path=name)
-            outcomes.append(FileOutcome(name, explicit or name, Status.FAILED, code=error.code, message=error.message))
+            outcomes.append(
+                FileOutcome(name, explicit or name, Status.FAILED, code=error.code, message=error.message)
+            )
             continue
         with services.ingest_lock:
             outcomes.append(services.pipeline.ingest_upload(data, name, explicit, overrides))
@@ -79,7 +89,9 @@ def upload(
 
 
 @router.get("", response_model=list[DocumentOut], summary="Documents (current revisions) you may read")
-def list_documents(services: ServicesDep, scope: ScopeDep, include_history: bool = False) -> list[DocumentOut]:
+def list_documents(
+    services: ServicesDep, scope: ScopeDep, include_history: bool = False
+) -> list[DocumentOut]:
     heads = services.store.scroll(scope, SearchFilters(only_heads=True, include_history=include_history))
     return sorted((document_out(h) for h in heads), key=lambda d: (d.doc_id, d.revision))
 

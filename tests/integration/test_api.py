@@ -33,8 +33,11 @@ def llm() -> ScriptedLLM:
 @pytest.fixture
 def client(tmp_path: Path, llm: ScriptedLLM) -> Iterator[TestClient]:
     with _client(tmp_path, llm) as c:
-        response = c.post("/v1/documents", files={"files": ("notiz.md", NOTE.encode())},
-                          data={"working_group": "ak-ki", "visibility": "group"})
+        response = c.post(
+            "/v1/documents",
+            files={"files": ("notiz.md", NOTE.encode())},
+            data={"working_group": "ak-ki", "visibility": "group"},
+        )
         assert response.status_code == 200, response.text
         yield c
 
@@ -54,8 +57,10 @@ def test_upload_list_and_delete(client: TestClient) -> None:
 
 
 def test_bad_upload_is_a_per_file_outcome(client: TestClient) -> None:
-    response = client.post("/v1/documents", files=[("files", ("kaputt.pdf", b"%PDF-1.4 garbage")),
-                                                   ("files", ("ok.md", b"# Ok\n\nInhalt.\n"))])
+    response = client.post(
+        "/v1/documents",
+        files=[("files", ("kaputt.pdf", b"%PDF-1.4 garbage")), ("files", ("ok.md", b"# Ok\n\nInhalt.\n"))],
+    )
     body = response.json()
     assert body["failed"] == 1
     assert [o["status"] for o in body["outcomes"]] == ["failed", "ingested"]
@@ -104,7 +109,9 @@ def test_unsupported_citation_leads_to_decline(tmp_path: Path) -> None:
     assert body["unsupported_citations"] == [1]
 
 
-def test_out_of_corpus_question_is_declined_without_calling_the_model(client: TestClient, llm: ScriptedLLM) -> None:
+def test_out_of_corpus_question_is_declined_without_calling_the_model(
+    client: TestClient, llm: ScriptedLLM
+) -> None:
     body = client.post("/v1/answers", json={"question": "Wann wurde der Eiffelturm gebaut?"}).json()
     assert body["declined"] and body["reason"] == "no_relevant_source"
     assert body["answer"] == "Keine Quelle gefunden." and llm.calls == []
@@ -113,8 +120,10 @@ def test_out_of_corpus_question_is_declined_without_calling_the_model(client: Te
 def test_answer_streams_as_server_sent_events(client: TestClient) -> None:
     with client.stream("POST", "/v1/answers", json={"question": "Pilotbudget AK KI?", "stream": True}) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
-        events = [(e.split("\n")[0][7:], json.loads(e.split("\n")[1][6:]))
-                  for e in r.read().decode().strip().split("\n\n")]
+        events = [
+            (e.split("\n")[0][7:], json.loads(e.split("\n")[1][6:]))
+            for e in r.read().decode().strip().split("\n\n")
+        ]
     kinds = [k for k, _ in events]
     assert kinds[0] == "sources" and kinds[-1] == "done" and "delta" in kinds
     streamed = "".join(d["text"] for k, d in events if k == "delta")

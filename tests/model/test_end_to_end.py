@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +20,12 @@ REAL = DATASETS / "corpus-real" / "amtsschimmel-ragsource"
 # Ten PDFs from the shared real corpus, the six encrypted ones (4 × AES, 2 × RC4, empty password) included.
 REAL_PDFS = [
     REAL / "Regelungsmodul-LAND-BW/Verwaltungsvorschriften-BW/VwV_Feuerwehrbekleidung_Dienstgrade.pdf",
-    REAL / "Regelungsmodul-LAND-BW/Verwaltungsvorschriften-BW/VwV_Feuerwehrbekleidung_Dienstgrade_Anlage_1.pdf",
-    REAL / "Regelungsmodul-LAND-BW/Verwaltungsvorschriften-BW/VwV_Feuerwehrbekleidung_Dienstgrade_Anlage_2.pdf",
-    REAL / "Regelungsmodul-LAND-BW/Verwaltungsvorschriften-BW/VwV_Feuerwehrbekleidung_Dienstgrade_Anlage_3.pdf",
+    REAL
+    / "Regelungsmodul-LAND-BW/Verwaltungsvorschriften-BW/VwV_Feuerwehrbekleidung_Dienstgrade_Anlage_1.pdf",
+    REAL
+    / "Regelungsmodul-LAND-BW/Verwaltungsvorschriften-BW/VwV_Feuerwehrbekleidung_Dienstgrade_Anlage_2.pdf",
+    REAL
+    / "Regelungsmodul-LAND-BW/Verwaltungsvorschriften-BW/VwV_Feuerwehrbekleidung_Dienstgrade_Anlage_3.pdf",
     REAL / "Regelungsmodul-BUND/FwDV/fwdv3_einheiten_im_loesch_und_hilfeleistungseinsatz.pdf",
     REAL / "Regelungsmodul-BUND/Sonstige-Vorschriften-Bund/TRBOS_Relaisfunkst_10_94.pdf",
     REAL / "Regelungsmodul-BUND/Bundesgesetze/ZSKG.pdf",
@@ -33,15 +35,35 @@ REAL_PDFS = [
 ]
 # Questions on the real PDFs, with the passage and page a person found by reading them.
 REAL_QUESTIONS = [
-    {"question": "Wer warnt die Bevölkerung vor den besonderen Gefahren in einem Verteidigungsfall?",
-     "answers": ["Behörden der Länder"], "relevant": [{"doc": "ZSKG.pdf", "page": 3, "text":
-      "Die für die Warnung bei Katastrophen zuständigen Behörden der Länder warnen im Auftrage des Bundes"}]},
-    {"question": "Welcher Stundensatz gilt beim Kostenersatz der Feuerwehr für ein Löschgruppenfahrzeug LF 10?",
-     "answers": ["LF 10 172 Euro"], "relevant": [{"doc": "FeuerwKostErsV_BW.pdf", "page": 2, "text":
-      "Löschgruppenfahrzeug LF 10 172 Euro"}]},
-    {"question": "Nach welchem Farbsystem bestimmen sich die Farben der Feuerwehrbekleidung?",
-     "answers": ["Pantone-Farbsystem"], "relevant": [{"doc": "VwV_Feuerwehrbekleidung_Dienstgrade.pdf",
-      "page": 2, "text": "Die Farben der Feuerwehrbekleidung bestimmen sich nach dem Pantone-Farbsystem"}]},
+    {
+        "question": "Wer warnt die Bevölkerung vor den besonderen Gefahren in einem Verteidigungsfall?",
+        "answers": ["Behörden der Länder"],
+        "relevant": [
+            {
+                "doc": "ZSKG.pdf",
+                "page": 3,
+                "text": "Die für die Warnung bei Katastrophen zuständigen Behörden der Länder warnen",
+            }
+        ],
+    },
+    {
+        "question": "Welcher Stundensatz gilt beim Kostenersatz der Feuerwehr für ein Löschgruppenfahrzeug LF 10?",
+        "answers": ["LF 10 172 Euro"],
+        "relevant": [
+            {"doc": "FeuerwKostErsV_BW.pdf", "page": 2, "text": "Löschgruppenfahrzeug LF 10 172 Euro"}
+        ],
+    },
+    {
+        "question": "Nach welchem Farbsystem bestimmen sich die Farben der Feuerwehrbekleidung?",
+        "answers": ["Pantone-Farbsystem"],
+        "relevant": [
+            {
+                "doc": "VwV_Feuerwehrbekleidung_Dienstgrade.pdf",
+                "page": 2,
+                "text": "Die Farben der Feuerwehrbekleidung bestimmen sich nach dem Pantone-Farbsystem",
+            }
+        ],
+    },
 ]
 
 
@@ -54,13 +76,17 @@ def _gold() -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.strip()] + REAL_QUESTIONS
 
 
-def _hits_gold(item: dict[str, Any], doc_id: str, text: str, page_start: int | None, page_end: int | None) -> bool:
+def _hits_gold(
+    item: dict[str, Any], doc_id: str, text: str, page_start: int | None, page_end: int | None
+) -> bool:
     """Same document, right page (for paged formats), and the passage (or its answer) in the chunk."""
     for rel in item["relevant"]:
         if not doc_id.endswith(rel["doc"]):
             continue
         page = rel.get("page")
-        if page is not None and not (page_start is not None and page_start <= page <= (page_end or page_start)):
+        if page is not None and not (
+            page_start is not None and page_start <= page <= (page_end or page_start)
+        ):
             continue
         chunk = _norm(text)
         if _norm(rel["text"])[:60] in chunk or any(_norm(a) in chunk for a in item["answers"]):
@@ -110,7 +136,10 @@ def test_answers_cite_the_right_document_and_page(client: TestClient) -> None:
         if body["declined"]:
             continue
         assert body["citations"], body
-        if any(_hits_gold(item, c["doc_id"], c["text"], c["page_start"], c["page_end"]) for c in body["citations"]):
+        if any(
+            _hits_gold(item, c["doc_id"], c["text"], c["page_start"], c["page_end"])
+            for c in body["citations"]
+        ):
             right.append(item["question"])
             assert re.search(r"\[\d+\]", body["answer"]), body["answer"]
     assert len(right) >= 3, f"only {len(right)} answers cited the right document and page: {right}"

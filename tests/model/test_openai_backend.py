@@ -31,9 +31,23 @@ def server_url() -> Iterator[str]:
     model = verified_model_path(MODELS["qwen2.5-0.5b"], default_model_dir())
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--model_alias", "qwen-0.5b"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--model_alias",
+            "qwen-0.5b",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/v1"
     try:
@@ -56,7 +70,10 @@ def test_schema_constrained_generation_through_the_server(server_url: str) -> No
     llm = build_llm(LLMSettings(backend="openai", base_url=server_url, api_model="qwen-0.5b", max_tokens=80))
     messages = [
         {"role": "system", "content": "Antworte als JSON mit den Feldern antwort und quellen."},
-        {"role": "user", "content": "Quellen:\n[1] Der Cluster hat 16 GPUs.\n\nFrage: Wie viele GPUs hat der Cluster?"},
+        {
+            "role": "user",
+            "content": "Quellen:\n[1] Der Cluster hat 16 GPUs.\n\nFrage: Wie viele GPUs hat der Cluster?",
+        },
     ]
     generation = llm.generate(messages, schema=answer_schema(1), max_tokens=80)
     parts = list(generation)
@@ -67,6 +84,8 @@ def test_schema_constrained_generation_through_the_server(server_url: str) -> No
 
 
 def test_unreachable_server_is_a_clear_error() -> None:
-    llm = build_llm(LLMSettings(backend="openai", base_url=f"http://127.0.0.1:{_free_port()}/v1", timeout_s=2))
+    llm = build_llm(
+        LLMSettings(backend="openai", base_url=f"http://127.0.0.1:{_free_port()}/v1", timeout_s=2)
+    )
     with pytest.raises(LLMError, match="unreachable"):
         llm.generate([{"role": "user", "content": "x"}], schema=None, max_tokens=5).text()

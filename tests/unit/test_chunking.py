@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 from ingest.chunking import chunk_document, embedding_text
 from ingest.config import ChunkingSettings
 from ingest.domain import Block, BlockKind, DocumentMeta, PageSpan, ParsedDocument
@@ -15,8 +17,11 @@ def _doc(parts: list[tuple[str, str, tuple[str, ...]]], pages: list[int] | None 
         start = len(text)
         text += body
         level = len(path) if kind == "h" else 0
-        blocks.append(Block(BlockKind.HEADING if kind == "h" else BlockKind.PARAGRAPH, body, start, len(text),
-                            path, level))
+        blocks.append(
+            Block(
+                BlockKind.HEADING if kind == "h" else BlockKind.PARAGRAPH, body, start, len(text), path, level
+            )
+        )
     spans: tuple[PageSpan, ...] = ()
     if pages:
         bounds = [0, *pages, len(text)]
@@ -31,8 +36,12 @@ SMALL = ChunkingSettings(target_tokens=40, max_tokens=60, overlap_tokens=10)
 def test_chunk_text_is_exact_slice_and_carries_provenance() -> None:
     sentence = "Der Arbeitskreis empfiehlt eine gemeinsame Plattform für alle Mitglieder. "
     doc = _doc(
-        [("h", "TOP 1: Begrüßung", ("TOP 1: Begrüßung",)), ("p", sentence * 2, ("TOP 1: Begrüßung",)),
-         ("h", "TOP 2: Haushalt", ("TOP 2: Haushalt",)), ("p", sentence * 6, ("TOP 2: Haushalt",))],
+        [
+            ("h", "TOP 1: Begrüßung", ("TOP 1: Begrüßung",)),
+            ("p", sentence * 2, ("TOP 1: Begrüßung",)),
+            ("h", "TOP 2: Haushalt", ("TOP 2: Haushalt",)),
+            ("p", sentence * 6, ("TOP 2: Haushalt",)),
+        ],
         pages=[60],
     )
     chunks = chunk_document(doc, META, SMALL)
@@ -49,7 +58,14 @@ def test_chunk_text_is_exact_slice_and_carries_provenance() -> None:
 
 def test_no_chunk_spans_two_sections() -> None:
     para = "Beschluss: Das Budget wird erhöht. " * 3
-    doc = _doc([("h", "TOP 1", ("TOP 1",)), ("p", para, ("TOP 1",)), ("h", "TOP 2", ("TOP 2",)), ("p", para, ("TOP 2",))])
+    doc = _doc(
+        [
+            ("h", "TOP 1", ("TOP 1",)),
+            ("p", para, ("TOP 1",)),
+            ("h", "TOP 2", ("TOP 2",)),
+            ("p", para, ("TOP 2",)),
+        ]
+    )
     chunks = chunk_document(doc, META, ChunkingSettings(target_tokens=500, max_tokens=800, overlap_tokens=0))
     assert len(chunks) == 2
     assert chunks[0].section_path == ("TOP 1",) and "TOP 2" not in chunks[0].text
@@ -57,9 +73,13 @@ def test_no_chunk_spans_two_sections() -> None:
 
 
 def test_heading_only_section_is_merged_forward() -> None:
-    doc = _doc([("h", "A. Sachverhalt", ("A. Sachverhalt",)),
-                ("h", "I. Ausgangslage", ("A. Sachverhalt", "I. Ausgangslage")),
-                ("p", "Die Kommune nutzt einen Cloud-Dienst.", ("A. Sachverhalt", "I. Ausgangslage"))])
+    doc = _doc(
+        [
+            ("h", "A. Sachverhalt", ("A. Sachverhalt",)),
+            ("h", "I. Ausgangslage", ("A. Sachverhalt", "I. Ausgangslage")),
+            ("p", "Die Kommune nutzt einen Cloud-Dienst.", ("A. Sachverhalt", "I. Ausgangslage")),
+        ]
+    )
     chunks = chunk_document(doc, META, SMALL)
     assert len(chunks) == 1
     assert chunks[0].text.startswith("A. Sachverhalt\n\nI. Ausgangslage")
@@ -75,7 +95,7 @@ def test_long_paragraph_is_split_with_bounded_size_and_overlap() -> None:
     max_chars = settings.max_tokens * settings.chars_per_token
     assert all(len(c.text) <= max_chars for c in chunks)
     # consecutive chunks overlap, and together they cover the whole paragraph
-    assert all(b.char_start < a.char_end for a, b in zip(chunks, chunks[1:], strict=False))
+    assert all(b.char_start < a.char_end for a, b in itertools.pairwise(chunks))
     assert chunks[0].char_start == 0 and chunks[-1].char_end == len(doc.text)
 
 
@@ -94,6 +114,11 @@ def test_chunk_ids_are_deterministic_and_distinct() -> None:
 
 
 def test_embedding_text_prefixes_title_and_section() -> None:
-    doc = _doc([("h", "2. Finanzierung", ("2. Finanzierung",)), ("p", "Kosten nach Einwohnern.", ("2. Finanzierung",))])
+    doc = _doc(
+        [
+            ("h", "2. Finanzierung", ("2. Finanzierung",)),
+            ("p", "Kosten nach Einwohnern.", ("2. Finanzierung",)),
+        ]
+    )
     chunk = chunk_document(doc, META, SMALL)[0]
     assert embedding_text(chunk).startswith("Testdokument > 2. Finanzierung\n")

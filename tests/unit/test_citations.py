@@ -34,6 +34,10 @@ def test_marker_pointing_at_nothing_is_reported() -> None:
 
 
 def test_statements_get_only_the_sources_that_support_them() -> None:
-    check = verify("Der Cluster hat 16 GPUs. Das Pilotbudget beträgt 320.000 EUR.", [1, 2], [GPU, BUDGET], 0.5)
+    check = verify(
+        "Der Cluster hat 16 GPUs. Das Pilotbudget beträgt 320.000 EUR.", [1, 2], [GPU, BUDGET], 0.5
+    )
     assert [s.sources for s in check.statements] == [(1,), (2,)]
-    assert render_with_markers(check) == "Der Cluster hat 16 GPUs. [1] Das Pilotbudget beträgt 320.000 EUR. [2]"
+    assert (
+        render_with_markers(check) == "Der Cluster hat 16 GPUs. [1] Das Pilotbudget beträgt 320.000 EUR. [2]"
+    )

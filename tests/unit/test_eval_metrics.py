@@ -1,4 +1,4 @@
-"""Evaluation metrics on hand-made cases: ranking metrics, the hit rule, answer scores, span location, compare."""
+"""Evaluation metrics on hand-made cases: ranking, the hit rule, answer scores, span location, compare."""
 
 from __future__ import annotations
 

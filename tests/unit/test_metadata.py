@@ -101,6 +101,37 @@ def test_file_properties_beat_content_but_count_as_inferred() -> None:
     assert {"title", "date"} <= meta.inferred
 
 
+def test_meeting_date_in_minutes_beats_the_file_creation_date() -> None:
+    minutes = "Niederschrift der 25. Sitzung am 23. Juni 2026\nTOP 1: Begrüßung\nTOP 2: Haushalt"
+    created = {"created": "2026-07-02"}
+    meta = resolve(doc(minutes, metadata=created))
+    assert meta.doc_type is DocType.MINUTES
+    assert meta.date == "2026-06-23"
+    assert "date" in meta.inferred
+    # An explicit date still wins, from every explicit source.
+    assert resolve(doc(minutes, metadata=created), overrides=MetadataOverrides(date="2026-06-24")).date == (
+        "2026-06-24"
+    )
+    assert resolve(doc(minutes, metadata=created), sidecar={"datum": "24.06.2026"}).date == "2026-06-24"
+    with_front_matter = {**created, "front_matter": {"date": "2026-06-25"}}
+    assert resolve(doc(minutes, metadata=with_front_matter)).date == "2026-06-25"
+    # Minutes without a date in the text fall back to the file's date; other documents keep it first.
+    assert resolve(doc("Protokoll\nTOP 1: Begrüßung", metadata=created)).date == "2026-07-02"
+    report = "Organisationsgutachten, Stand 30. September 2025"
+    assert resolve(doc(report, metadata=created)).date == "2026-07-02"
+
+
+def test_application_titles_are_cleaned() -> None:
+    word = {"title": "Microsoft Word - Niederschrift AK Digitalisierung.docx"}
+    assert (
+        resolve(doc("Text", heading="Überschrift", metadata=word)).title == "Niederschrift AK Digitalisierung"
+    )
+    file_name = {"title": "Microsoft Word - protokoll_final.doc"}
+    assert resolve(doc("Text", heading="Überschrift", metadata=file_name)).title == "Überschrift"
+    slides = {"title": "Microsoft PowerPoint - Sachstand OZG"}
+    assert infer_title(doc("Text", metadata=slides)) == "Sachstand OZG"
+
+
 def test_defaults_when_nothing_is_known() -> None:
     meta = resolve(doc("ohne jeden Hinweis", path="x/notiz.txt"))
     assert meta.doc_type is DocType.OTHER

@@ -28,8 +28,10 @@ from ingest.errors import (
     UnsupportedFormat,
 )
 from ingest.parsers import SUPPORTED_SUFFIXES, parse_bytes, parse_file
-from ingest.parsers.outline import heading_candidate
+from ingest.parsers.outline import Line, heading_candidate, segment_lines
 from ingest.parsers.pdf import join_wrapped_lines
+
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 
 
 def assert_consistent(doc: ParsedDocument) -> None:
@@ -484,11 +486,219 @@ def test_docx_with_broken_xml_is_corrupt(tmp_path: Path) -> None:
         ("29. Juni 2026", None),
         ("Art 2026 2027 2028", None),
         ("V. Der Gemeinderat stimmt dem Beitritt zur", None),
+        ("a) Anforderungen an den Vertrag", 5),
+        ("aa) Schriftform", 6),
+        ("a) die Behörde", None),
+        ("2 Jahre", None),  # a table cell: a number and its unit
+        ("15,2 Mio. EUR", None),
+        ("3 Millionen Euro", None),
+        ("15. Mai 2026", None),
+        ("15. MAI 2026", None),
+        ("15 Mai 2026", None),
+        ("3. Okt. 2025 Sitzung", None),
+        ("12. Sept. 2024", None),
+        ("15.000 Euro Gebührenfinanziert", None),
+        ("3 Monate Probezeit", None),
+        ("17. Lebensjahr", None),
+        ("3 Enthaltungen", None),
+        ("15 T 2 Sendeschrittakt beschaltet", 3),
+        ("3. Tag der Verwaltung", 3),
     ],
 )
 def test_heading_candidate(line: str, level: int | None) -> None:
     candidate = heading_candidate(line)
     assert (candidate.level if candidate else None) == level
+
+
+def headings_of(lines: Sequence[str]) -> list[tuple[str, int]]:
+    """The headings `segment_lines` finds in lines of one page."""
+    segments = segment_lines([Line(text, 1) for text in lines])
+    return [(" ".join(s.lines), s.level) for s in segments if s.kind is BlockKind.HEADING]
+
+
+BODY = [
+    "Die Mitglieder des Verbandes sind kommunale IT-Dienstleister, die für ihre Kommunen",
+    "Fachverfahren, Rechenzentrumsleistungen und zunehmend auch Dienste der künstlichen",
+    "Intelligenz bereitstellen. Die Kommunen setzen generative KI insbesondere für die",
+    "Recherche und für Textentwürfe ein.",
+]
+
+
+def test_a_heading_after_a_long_cover_line_without_full_stop() -> None:
+    cover = [
+        "Albers Voss Rechtsanwälte PartG mbB · Münster",
+        "Rechtsgutachten zur Nutzung von Cloud- und",
+        "KI-Diensten in der Kommunalverwaltung",
+        "Verfasserin: Prof. Dr. Henrike Albers, Rechtsanwältin – Münster, 29. August 2025",
+    ]
+    assert headings_of([*cover, "A. Sachverhalt und Fragestellung", "I. Sachverhalt", *BODY]) == [
+        ("A. Sachverhalt und Fragestellung", 1),
+        ("I. Sachverhalt", 2),
+    ]
+    status = "Endfassung – Stand: 30. September 2025 – Projektleitung: Dr. Friederike Brandt, Kai Ostermann"
+    assert headings_of([*cover[:3], status, "1. Auftrag und Vorgehen", *BODY]) == [
+        ("1. Auftrag und Vorgehen", 3)
+    ]
+
+
+def test_a_numbered_line_inside_a_wrapped_paragraph_stays_text() -> None:
+    before = "Recherche und Textentwürfe ein. Gefördert werden nach der Richtlinie des Landes"
+    # Nearly a full line after a line without a full stop: the sentence goes on.
+    inside = "3 Pilotkommunen im Regierungsbezirk Düsseldorf mit zusammen 140.000 Einwohnern"
+    after = "Die Auswahl trifft der Vorstand. Die Pilotphase beginnt im März und endet im Dezember."
+    assert headings_of([*BODY, *BODY, *BODY, *BODY, *BODY[:3], before, inside, after, *BODY]) == []
+    # A short line that goes on ("in Verbindung mit") does not end its paragraph.
+    assert (
+        headings_of([*BODY, "VOB/A § 16 EU Nr. 3", "in Verbindung mit", "§ 13 EU Abs. 1 Nr. 3", *BODY]) == []
+    )
+    # A short one needs body text after it to open a section.
+    assert (
+        headings_of([*BODY, *BODY, *BODY, *BODY, *BODY[:3], before, "3 Pilotkommunen", "Hamm", *BODY]) == []
+    )
+
+
+def test_lettered_sub_headings_below_numbered_ones() -> None:
+    lines = [
+        "1. Rechtsgrundlage der Verarbeitung",
+        *BODY,
+        "a) Erforderlichkeit",
+        *BODY,
+        "b) Einwilligung als Rechtsgrundlage ungeeignet",
+        *BODY,
+        "2. Auftragsverarbeitung",
+        *BODY,
+    ]
+    assert headings_of(lines) == [
+        ("1. Rechtsgrundlage der Verarbeitung", 3),
+        ("a) Erforderlichkeit", 5),
+        ("b) Einwilligung als Rechtsgrundlage ungeeignet", 5),
+        ("2. Auftragsverarbeitung", 3),
+    ]
+    # Short lettered lines one after the other are a list.
+    assert headings_of([*BODY, "a) Personal", "b) Sachmittel", "c) Investitionen", *BODY]) == []
+
+
+COST_TABLE = [
+    "4.1 Kostenvergleich",
+    "Option",
+    "Standorte",
+    "Investition",
+    "Betriebskosten p. a.",
+    "Einsparung p. a.",
+    "Umsetzung",
+    *[
+        cell
+        for row in (("A", "41", "38,0", "86,4", "0,0", "2"), ("B", "6", "61,0", "71,2", "15,2", "3"))
+        for cell in (*row[:2], *(f"{value} Mio. EUR" for value in row[2:5]), f"{row[5]} Bauabschnitte")
+    ],
+    *BODY,
+    "4.2 Nutzwertanalyse",
+    *BODY,
+]
+
+
+def test_table_cells_are_not_headings() -> None:
+    # "2 Bauabschnitte" and "3 Bauabschnitte" are one column of the table, six lines apart.
+    assert headings_of(COST_TABLE) == [("4.1 Kostenvergleich", 4), ("4.2 Nutzwertanalyse", 4)]
+
+
+def test_a_date_line_is_no_heading_in_text(tmp_path: Path) -> None:
+    path = tmp_path / "niederschrift.txt"
+    path.write_text(
+        "Niederschrift 26. Plenarsitzung des Gemeinderates\n15. Mai 2026\nöffentlich\n\n"
+        "15. Mai 2026\nDer Gemeinderat tagt im Bürgersaal.\n\n1. Juni\nDie nächste Sitzung.\n",
+        encoding="utf-8",
+    )
+    doc = parse_file(path)
+    assert_consistent(doc)
+    assert [b.text for b in doc.blocks if b.kind is BlockKind.HEADING] == []
+
+
+def test_application_name_is_stripped_from_the_pdf_title(tmp_path: Path) -> None:
+    def title_of(title: str) -> str | None:
+        path = simple_pdf(tmp_path / "titel.pdf")
+        writer = PdfWriter(clone_from=path)
+        writer.add_metadata({"/Title": title})
+        writer.write(path)
+        return parse_file(path).metadata.get("title")
+
+    assert (
+        title_of("Microsoft Word - Niederschrift AK Digitalisierung.docx")
+        == "Niederschrift AK Digitalisierung"
+    )
+    assert title_of("Microsoft PowerPoint - Sachstand OZG 2.0.pptx") == "Sachstand OZG 2.0"
+    assert title_of("Positionspapier KI.pdf") == "Positionspapier KI"
+    assert title_of("Microsoft Word - protokoll_final.doc") is None  # only a file name
+    assert title_of("RAHMENRILI.PDF") is None
+    assert title_of("Rechtsgutachten Cloud") == "Rechtsgutachten Cloud"
+
+
+# --- the project corpus -------------------------------------------------------------------------------------
+
+
+def corpus_pdf(name: str) -> ParsedDocument:
+    path = CORPUS / name
+    if not path.is_file():
+        pytest.skip(f"project corpus file not found: {path}")
+    doc = parse_file(path)
+    assert_consistent(doc)
+    return doc
+
+
+def heading_pages(doc: ParsedDocument) -> dict[str, tuple[int | None, tuple[str, ...]]]:
+    return {
+        b.text: (doc.page_at(b.char_start), b.section_path) for b in doc.blocks if b.kind is BlockKind.HEADING
+    }
+
+
+def test_project_corpus_legal_opinion_outline() -> None:
+    doc = corpus_pdf("rechtsgutachten-cloud-nutzung.pdf")
+    found = heading_pages(doc)
+    a, b = "A. Sachverhalt und Fragestellung", "B. Rechtliche Würdigung"
+    i, two = "I. Datenschutzrechtliche Zulässigkeit", "2. Auftragsverarbeitung nach Art. 28 DSGVO"
+    assert found[a] == (1, (a,))
+    assert found["I. Sachverhalt"] == (1, (a, "I. Sachverhalt"))
+    assert found["II. Fragestellung"] == (1, (a, "II. Fragestellung"))
+    assert found["a) Erforderlichkeit"] == (
+        2,
+        (b, i, "1. Rechtsgrundlage der Verarbeitung", "a) Erforderlichkeit"),
+    )
+    assert found["c) Zweckbindung"][0] == 2
+    assert found["a) Anforderungen an den Vertrag"] == (3, (b, i, two, "a) Anforderungen an den Vertrag"))
+    assert found["b) Übermittlung in Drittländer"] == (3, (b, i, two, "b) Übermittlung in Drittländer"))
+    assert found["b) Öffentlich-rechtliche Strukturen"][0] == 4
+    assert found["C. Ergebnis"] == (6, ("C. Ergebnis",))
+    # The cover stays one paragraph; the heading is no longer glued to it.
+    assert doc.blocks[0].kind is BlockKind.PARAGRAPH and doc.blocks[0].text.endswith("29. August 2025")
+    contract = next(b for b in doc.blocks if b.text.startswith("Der Vertrag nach Art. 28 Abs. 3 DSGVO"))
+    assert contract.section_path[-1] == "a) Anforderungen an den Vertrag"
+    assert sum(b.kind is BlockKind.HEADING for b in doc.blocks) == 27 == len(found)
+
+
+def test_project_corpus_org_report_outline() -> None:
+    doc = corpus_pdf("organisationsgutachten-rechenzentren.pdf")
+    found = heading_pages(doc)
+    assert found["1. Auftrag und Vorgehen"] == (1, ("1. Auftrag und Vorgehen",))
+    assert found["2.1 Rechenzentrumsstandorte"] == (1, ("2. Ausgangslage", "2.1 Rechenzentrumsstandorte"))
+    assert found["2.2 Personal"] == (2, ("2. Ausgangslage", "2.2 Personal"))
+    assert found["4.2 Nutzwertanalyse"] == (4, ("4. Bewertung und Empfehlung", "4.2 Nutzwertanalyse"))
+    assert not any(text.endswith("Jahre") for text in found)
+    assert found["6. Nächste Schritte"] == (5, ("6. Nächste Schritte",))
+    assert sum(b.kind is BlockKind.HEADING for b in doc.blocks) == 21 == len(found)
+
+
+def test_project_corpus_position_paper_outline() -> None:
+    doc = corpus_pdf("positionspapier-ki-infrastruktur.pdf")
+    found = heading_pages(doc)
+    requirements = "2. Anforderungen an die gemeinsame KI-Infrastruktur"
+    assert found["1. Ausgangslage"] == (1, ("1. Ausgangslage",))
+    assert found["2.2 Mindestanforderungen an KI-Dienste"] == (
+        2,
+        (requirements, "2.2 Mindestanforderungen an KI-Dienste"),
+    )
+    assert found["4.4 Steuerung"] == (4, ("4. Zeitplan", "4.4 Steuerung"))
+    assert found["6. Beschluss und Kontakt"][0] == 5
+    assert doc.blocks[0].kind is BlockKind.PARAGRAPH
 
 
 def test_join_wrapped_lines() -> None:

@@ -15,8 +15,18 @@ PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 
 
 def _hit(text: str, page: int) -> ScoredChunk:
-    return ScoredChunk("p", 1.0, {"text": text, "title": "Positionspapier", "page_start": page, "page_end": page,
-                                  "section_path": ["2. Rechenkapazität"], "doc_id": "pp.pdf"})
+    return ScoredChunk(
+        "p",
+        1.0,
+        {
+            "text": text,
+            "title": "Positionspapier",
+            "page_start": page,
+            "page_end": page,
+            "section_path": ["2. Rechenkapazität"],
+            "doc_id": "pp.pdf",
+        },
+    )
 
 
 def test_answer_prompt_expects_sources_and_question_and_fails_on_missing() -> None:

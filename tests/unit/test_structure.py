@@ -336,6 +336,9 @@ def test_law_sections_nest_below_their_division() -> None:
         "1. Der Gemeinderat stellt nach § 16 Abs. 2 GemO\nfest, dass die Voraussetzungen vorliegen",
         "§ 16 GemO regelt die Befangenheit.",
         "§ 3 Absatz 2 Satz 1 gilt entsprechend",
+        "15. Mai 2026\nDer Gemeinderat tagt im Bürgersaal.",  # a date
+        "7. Dezember 2023 Steuerkreistreffen karlsruhe.digital",
+        "3. Okt. 2025\nSitzung des Ausschusses",
     ],
 )
 def test_not_an_outline_heading(paragraph: str) -> None:
