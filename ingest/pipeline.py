@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import os
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,7 +33,7 @@ from ingest.metadata import MetadataOverrides, read_sidecar, resolve_metadata
 from ingest.minutes import extract_minutes_records
 from ingest.parsers import SUPPORTED_SUFFIXES, parse_bytes
 from ingest.store import SearchFilters, Store
-from ingest.structure import apply_minutes_structure, apply_outline_structure
+from ingest.structure import AgendaItem, apply_minutes_structure, apply_outline_structure, find_agenda_items
 
 log = logging.getLogger(__name__)
 
@@ -309,11 +310,13 @@ def build_chunks(parsed: ParsedDocument, meta: DocumentMeta, settings: IngestSet
         parsed = apply_outline_structure(parsed)
     chunks = chunk_document(parsed, meta, settings.chunking)
     records = extract_minutes_records(parsed) if meta.doc_type is DocType.MINUTES else None
+    agenda = find_agenda_items(parsed) if records is not None else ()
+    ingested_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     enriched: list[Chunk] = []
     for chunk in chunks:
-        extra: dict[str, Any] = {"legal_refs": extract_legal_refs(chunk.text)}
+        extra: dict[str, Any] = {"legal_refs": extract_legal_refs(chunk.text), "ingested_at": ingested_at}
         if records is not None:
-            extra["agenda_item"] = _agenda_item(chunk.section_path)
+            extra["agenda_item"] = _agenda_item(agenda, chunk.char_start)
             extra["decisions"] = [
                 {
                     "agenda_item": d.agenda_item,
@@ -351,8 +354,10 @@ def _owns(chunk: Chunk, chunks: list[Chunk], offset: int) -> bool:
     return first.ordinal == chunk.ordinal
 
 
-def _agenda_item(section_path: tuple[str, ...]) -> str | None:
-    for part in section_path:
-        if part.upper().startswith(("TOP", "ZU TOP", "TAGESORDNUNGSPUNKT")):
-            return part
-    return section_path[-1] if section_path else None
+def _agenda_item(agenda: tuple[AgendaItem, ...], offset: int) -> str | None:
+    """The agenda item a chunk starting at `offset` belongs to: the last one that starts at or before it."""
+    current = None
+    for item in agenda:
+        if item.char_start <= offset:
+            current = item.label
+    return current

@@ -45,12 +45,15 @@ class SearchFilters:
 
     doc_types: frozenset[str] = frozenset()
     working_groups: frozenset[str] = frozenset()
+    visibilities: frozenset[str] = frozenset()
     doc_ids: frozenset[str] = frozenset()
     statuses: frozenset[str] = frozenset()
     legal_refs: frozenset[str] = frozenset()
     date_from: str | None = None
     date_to: str | None = None
     revision: str | None = None
+    revisions: frozenset[str] = frozenset()
+    as_of: str | None = None  # resolved to `revisions` by the retriever; stores ignore it
     include_history: bool = False
     only_heads: bool = False
     has_decisions: bool = False
@@ -157,6 +160,7 @@ def filter_conditions(filters: SearchFilters) -> list[_Condition]:
     for key, values in (
         ("doc_type", filters.doc_types),
         ("working_group", filters.working_groups),
+        ("visibility", filters.visibilities),
         ("doc_id", filters.doc_ids),
         ("status", filters.statuses),
         ("legal_refs", filters.legal_refs),
@@ -167,6 +171,8 @@ def filter_conditions(filters: SearchFilters) -> list[_Condition]:
         conditions.append(_Range("date_num", date_number(filters.date_from), date_number(filters.date_to)))
     if filters.revision:
         conditions.append(_Match("revision", (filters.revision,)))
+    elif filters.revisions:
+        conditions.append(_Match("revision", tuple(sorted(filters.revisions))))
     elif not filters.include_history:
         conditions.append(_Match("is_current", (1,)))
     if filters.only_heads:

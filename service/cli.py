@@ -343,6 +343,72 @@ def print_answer(data: dict[str, Any]) -> None:
 
 # -- documents, decisions -----------------------------------------------------------------------------------
 @app.command()
+def documents(
+    history: Annotated[bool, typer.Option("--history", help="Also list superseded revisions.")] = False,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The ingested documents (the manifest of ingested revisions): id, revision, type, group, chunks."""
+    settings = _settings()
+    url = _running_service(settings)
+    if url:
+        rows = httpx.get(f"{url}/v1/documents", params={"include_history": history}, timeout=60).json()
+    else:
+        from service.app import build_services
+        from service.routes.documents import document_out
+
+        services = build_services(settings, llm_factory=_no_llm)
+        try:
+            heads = services.store.scroll(
+                AccessScope.everything(), SearchFilters(only_heads=True, include_history=history)
+            )
+            rows = [document_out(h).model_dump() for h in heads]
+        finally:
+            services.store.close()
+    rows.sort(key=lambda r: (r["doc_id"], r["revision"]))
+    if json_out:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table("doc_id", "revision", "type", "working group", "visibility", "date", "chunks", "title")
+    for r in rows:
+        table.add_row(
+            r["doc_id"],
+            r["revision"][:10],
+            r["doc_type"],
+            r["working_group"],
+            r["visibility"],
+            r["date"] or "",
+            str(r["chunks"]),
+            r["title"][:50],
+        )
+    console.print(table)
+
+
+@app.command()
+def delete(doc_id: Annotated[str, typer.Argument(help="Document id as listed by `kb documents`.")]) -> None:
+    """Delete a document with every revision."""
+    settings = _settings()
+    url = _running_service(settings)
+    if url:
+        response = httpx.delete(f"{url}/v1/documents/{doc_id}", timeout=60)
+        if response.status_code >= 400:
+            err_console.print(f"error [{response.json().get('code')}] {response.json().get('detail')}")
+            raise typer.Exit(1)
+        deleted = response.json()["deleted_points"]
+    else:
+        from service.app import build_services
+
+        services = build_services(settings, llm_factory=_no_llm)
+        try:
+            deleted = services.store.delete_document(doc_id)
+        finally:
+            services.store.close()
+        if not deleted:
+            err_console.print(f"error [document_not_found] no document with id {doc_id!r}")
+            raise typer.Exit(1)
+    console.print(f"deleted {doc_id} ({deleted} chunks)")
+
+
+@app.command()
 def decisions(
     working_group: Annotated[str | None, typer.Option(help="Only this working group.")] = None,
     since: Annotated[str | None, typer.Option(help="Only meetings on or after YYYY-MM-DD.")] = None,
@@ -465,3 +531,7 @@ def main() -> None:
     except KBError as exc:
         err_console.print(f"error [{exc.code}] {exc}")
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

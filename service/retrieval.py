@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ingest.domain import AccessScope, ScoredChunk
 from ingest.embedding import Embedder
@@ -37,6 +37,8 @@ class Retriever:
         mode = mode or self.settings.mode
         limit = top_k or self.settings.top_k
         filters = filters or SearchFilters()
+        if filters.as_of:
+            filters = replace(filters, revisions=self.revisions_as_of(filters.as_of, scope), as_of=None)
         dense = self.embedder.embed_query(question) if mode is not SearchMode.BM25 else None
         queries = [
             StoreQuery(dense, question, mode, limit, max(self.settings.candidates, limit), filters),
@@ -55,6 +57,18 @@ class Retriever:
             best_dense >= self.settings.min_dense_score or overlap >= self.settings.min_term_overlap
         )
         return RetrievalResult(hits, best_dense, overlap, relevant)
+
+
+    def revisions_as_of(self, as_of: str, scope: AccessScope) -> frozenset[str]:
+        """For each document, the revision that was current at `as_of` (ISO date or timestamp, UTC)."""
+        cutoff = as_of if "T" in as_of else f"{as_of}T23:59:59Z"
+        heads = self.store.scroll(scope, SearchFilters(only_heads=True, include_history=True))
+        latest: dict[str, tuple[str, str]] = {}
+        for head in heads:
+            ingested = str(head.payload.get("ingested_at") or "")
+            if ingested and ingested <= cutoff and ingested >= latest.get(head.doc_id, ("", ""))[0]:
+                latest[head.doc_id] = (ingested, str(head.payload["revision"]))
+        return frozenset(rev for _, rev in latest.values()) or frozenset({"\x00none"})
 
 
 def term_overlap(question: str, hits: list[ScoredChunk]) -> float:

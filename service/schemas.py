@@ -23,7 +23,11 @@ class Filters(BaseModel):
     )
     date_from: str | None = None
     date_to: str | None = None
+    visibility: list[str] = Field(default_factory=list, description="public, internal, group, confidential")
     revision: str | None = Field(None, description="Search one revision (sha256) instead of the current one.")
+    as_of: str | None = Field(
+        None, description="Search the revisions that were current at this date or UTC timestamp (ISO)."
+    )
     include_history: bool = Field(False, description="Also search superseded revisions.")
 
     def to_store(self) -> SearchFilters:
@@ -32,12 +36,14 @@ class Filters(BaseModel):
         return SearchFilters(
             doc_types=frozenset(self.doc_type),
             working_groups=frozenset(self.working_group),
+            visibilities=frozenset(self.visibility),
             doc_ids=frozenset(self.doc_id),
             statuses=frozenset(self.status),
             legal_refs=frozenset(normalise_legal_ref(r) for r in self.legal_ref),
             date_from=self.date_from,
             date_to=self.date_to,
             revision=self.revision,
+            as_of=self.as_of,
             include_history=self.include_history,
         )
 

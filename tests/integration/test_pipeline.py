@@ -107,3 +107,32 @@ def test_flag_overrides_apply_to_the_batch(pipeline: IngestPipeline, tmp_path: P
     pipeline.ingest_paths([doc], MetadataOverrides(working_group="ak-ki", visibility="confidential"))
     head = pipeline.store.scroll(ALL, SearchFilters(only_heads=True))[0].payload
     assert head["working_group"] == "ak-ki" and head["visibility"] == "confidential"
+
+
+def test_as_of_searches_the_revision_current_at_that_time(pipeline: IngestPipeline, tmp_path: Path) -> None:
+    import time
+
+    from service.config import RetrievalSettings
+    from service.retrieval import Retriever
+
+    doc = _md(tmp_path / "budget.md", "# Budget\n\nDas Pilotbudget beträgt 250.000 EUR.\n")
+    pipeline.ingest_paths([doc])
+    between = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    time.sleep(1.1)
+    _md(doc, "# Budget\n\nDas Pilotbudget beträgt 320.000 EUR.\n")
+    pipeline.ingest_paths([doc])
+    retriever = Retriever(pipeline.store, pipeline.embedder, RetrievalSettings())
+    now = retriever.search("Pilotbudget", ALL).hits
+    then = retriever.search("Pilotbudget", ALL, filters=SearchFilters(as_of=between)).hits
+    assert "320.000" in now[0].text and "250.000" in then[0].text
+    assert retriever.search("Pilotbudget", ALL, filters=SearchFilters(as_of="2000-01-01")).hits == []
+
+
+def test_minutes_chunks_know_their_agenda_item(pipeline: IngestPipeline) -> None:
+    pipeline.ingest_paths([CORPUS / "protokoll-ak-ki-2025-11-20.md"])
+    chunks = pipeline.store.scroll(ALL, SearchFilters())
+    items = {c.payload["agenda_item"] for c in chunks}
+    assert any(i and i.startswith("TOP 2") for i in items)
+    decisions = [d for c in chunks for d in c.payload["decisions"]]
+    assert any("320.000" in d["text"] for d in decisions)
+    assert all(d["agenda_item"] for d in decisions)
