@@ -367,7 +367,8 @@ def _numbered_alike(
 
 
 def _is_table_cell(line: str) -> bool:
-    return len(line) <= _CELL_CHARS and not line.endswith(_PARAGRAPH_END)
+    # "Vorlage: 2020/0339" under an agenda item is a label line, not a cell.
+    return len(line) <= _CELL_CHARS and not line.endswith(_PARAGRAPH_END) and ": " not in line
 
 
 def _adjacent_text_line(lines: Sequence[Line], index: int, step: int) -> int | None:

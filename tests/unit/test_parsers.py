@@ -600,6 +600,13 @@ COST_TABLE = [
 def test_table_cells_are_not_headings() -> None:
     # "2 Bauabschnitte" and "3 Bauabschnitte" are one column of the table, six lines apart.
     assert headings_of(COST_TABLE) == [("4.1 Kostenvergleich", 4), ("4.2 Nutzwertanalyse", 4)]
+    # Agenda items with their label lines between them stay headings.
+    items = ["8.4 Maßnahmen zu Virenerkrankungen", "Antrag: SPD", "Vorlage: 2020/0339"]
+    items += ["8.5 Maßnahmen zu Virenerkrankungen", "Antrag: FDP", "Vorlage: 2020/0343"]
+    assert headings_of([*BODY, *items, *BODY]) == [
+        ("8.4 Maßnahmen zu Virenerkrankungen", 4),
+        ("8.5 Maßnahmen zu Virenerkrankungen", 4),
+    ]
 
 
 def test_a_date_line_is_no_heading_in_text(tmp_path: Path) -> None:
