@@ -1,4 +1,4 @@
-# ruff: noqa: E501  (the document content is German prose in long string literals)
+
 """Build and check the German sample corpus (all content is fictional).
 
     .venv/bin/python corpus/build_corpus.py          # rebuild PDFs, DOCX, sidecars, questions.jsonl; then check

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 import os
+import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor

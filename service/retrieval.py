@@ -58,7 +58,6 @@ class Retriever:
         )
         return RetrievalResult(hits, best_dense, overlap, relevant)
 
-
     def revisions_as_of(self, as_of: str, scope: AccessScope) -> frozenset[str]:
         """For each document, the revision that was current at `as_of` (ISO date or timestamp, UTC)."""
         cutoff = as_of if "T" in as_of else f"{as_of}T23:59:59Z"

@@ -43,7 +43,9 @@ def _docs(tmp_path: Path) -> Path:
     return folder
 
 
-def test_ingest_reports_failures_and_exits_1_then_search_and_delete(env: dict[str, str], tmp_path: Path) -> None:
+def test_ingest_reports_failures_and_exits_1_then_search_and_delete(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     result = runner.invoke(app, ["ingest", str(_docs(tmp_path)), "--json"])
     assert result.exit_code == 1
     outcomes = {Path(o["path"]).name: o for o in map(json.loads, result.stdout.strip().splitlines())}
