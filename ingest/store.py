@@ -100,6 +100,15 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+# RRF gives equal scores to mirrored rank pairs; Qdrant breaks such ties by internal segment order, which
+# changes when segments are optimised. Fetch a few more, order ties by point id, then cut: reproducible runs.
+TIE_MARGIN = 4
+
+
+def ranked(hits: list[ScoredChunk], limit: int) -> list[ScoredChunk]:
+    return sorted(hits, key=lambda h: (-round(h.score, 6), h.point_id))[:limit]
+
+
 def date_number(date: str | None) -> int | None:
     """`2025-09-18` → 20250918, for integer range filters that behave the same in every backend."""
     if not date or len(date) < 10:
@@ -275,7 +284,10 @@ class EdgeStore:
             results = [self._shard.query(requests[0])]
         else:
             results = self._shard.query_batch(self._qe.QueryBatchRequest(requests))
-        return [[ScoredChunk(str(p.id), float(p.score), dict(p.payload or {})) for p in r] for r in results]
+        return [
+            ranked([ScoredChunk(str(p.id), float(p.score), dict(p.payload or {})) for p in r], q.limit)
+            for r, q in zip(results, queries, strict=True)
+        ]
 
     def _request(self, q: StoreQuery, scope: AccessScope) -> Any:
         qe = self._qe
@@ -285,9 +297,9 @@ class EdgeStore:
         if q.mode is SearchMode.DENSE:
             if dense is None:
                 raise ConfigurationError("dense search needs a query vector")
-            return qe.QueryRequest(limit=q.limit, query=dense, filter=flt, with_payload=True)
+            return qe.QueryRequest(limit=q.limit + TIE_MARGIN, query=dense, filter=flt, with_payload=True)
         if q.mode is SearchMode.BM25:
-            return qe.QueryRequest(limit=q.limit, query=sparse, filter=flt, with_payload=True)
+            return qe.QueryRequest(limit=q.limit + TIE_MARGIN, query=sparse, filter=flt, with_payload=True)
         if dense is None:
             raise ConfigurationError("hybrid search needs a query vector")
         prefetches = [
@@ -295,7 +307,7 @@ class EdgeStore:
             qe.Prefetch(limit=q.candidates, query=sparse, filter=flt),
         ]
         return qe.QueryRequest(
-            limit=q.limit,
+            limit=q.limit + TIE_MARGIN,
             prefetches=prefetches,
             query=qe.Fusion.Rrf(k=self._rrf_k),
             filter=flt,
@@ -455,8 +467,11 @@ class ServerStore:
         requests = [self._request(q, scope) for q in queries]
         responses = self._client.query_batch_points(self.collection, requests=requests)
         return [
-            [ScoredChunk(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
-            for response in responses
+            ranked(
+                [ScoredChunk(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points],
+                q.limit,
+            )
+            for response, q in zip(responses, queries, strict=True)
         ]
 
     def _request(self, q: StoreQuery, scope: AccessScope) -> Any:
@@ -464,12 +479,16 @@ class ServerStore:
         flt = self._filter(scope, q.filters)
         sparse = self._sparse(q.text, query=True)
         if q.mode is SearchMode.BM25:
-            return m.QueryRequest(query=sparse, using=SPARSE, filter=flt, limit=q.limit, with_payload=True)
+            return m.QueryRequest(
+                query=sparse, using=SPARSE, filter=flt, limit=q.limit + TIE_MARGIN, with_payload=True
+            )
         if q.dense is None:
             raise ConfigurationError(f"{q.mode} search needs a query vector")
         dense = q.dense.tolist()
         if q.mode is SearchMode.DENSE:
-            return m.QueryRequest(query=dense, using=DENSE, filter=flt, limit=q.limit, with_payload=True)
+            return m.QueryRequest(
+                query=dense, using=DENSE, filter=flt, limit=q.limit + TIE_MARGIN, with_payload=True
+            )
         return m.QueryRequest(
             prefetch=[
                 m.Prefetch(query=dense, using=DENSE, limit=q.candidates, filter=flt),
@@ -477,7 +496,7 @@ class ServerStore:
             ],
             query=m.RrfQuery(rrf=m.Rrf(k=self._rrf_k)),
             filter=flt,
-            limit=q.limit,
+            limit=q.limit + TIE_MARGIN,
             with_payload=True,
         )
 
