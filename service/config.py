@@ -22,7 +22,7 @@ class RetrievalSettings(BaseModel):
     candidates: int = Field(40, ge=1, description="Candidates per retriever before fusion.")
     rrf_k: int = Field(60, ge=1, description="RRF constant.")
     min_dense_score: float = Field(
-        0.80, description="Below this cosine (e5) for the best passage the question counts as out of corpus …"
+        0.85, description="Below this cosine (e5) for the best passage the question counts as out of corpus …"
     )
     min_term_overlap: float = Field(
         0.5, description="… unless this share of the question's content words occurs in the best passages."

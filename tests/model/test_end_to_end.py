@@ -145,8 +145,17 @@ def test_answers_cite_the_right_document_and_page(client: TestClient) -> None:
     assert len(right) >= 3, f"only {len(right)} answers cited the right document and page: {right}"
 
 
-def test_out_of_corpus_question_is_declined(client: TestClient) -> None:
-    body = client.post("/v1/answers", json={"question": "Wie hoch ist der Eiffelturm in Paris?"}).json()
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Wie hoch ist der Eiffelturm in Paris?",
+        "Was kostet ein Liter Benzin in Frankreich?",
+        "Wie funktioniert Photosynthese?",
+        "Welche Programmiersprache eignet sich für Kinder?",
+    ],
+)
+def test_out_of_corpus_question_is_declined(client: TestClient, question: str) -> None:
+    body = client.post("/v1/answers", json={"question": question}).json()
     assert body["declined"] and body["answer"] == "Keine Quelle gefunden."
 
 
