@@ -18,7 +18,7 @@ if svc.store.count(AccessScope.everything()) == 0:
     t = time.time()
     r = svc.pipeline.ingest_paths([Path("corpus")])
     print("ingest", time.time() - t, r.chunks)
-qs = [json.loads(l)["question"] for l in open("corpus/questions.jsonl")]
+qs = [json.loads(line)["question"] for line in Path("corpus/questions.jsonl").read_text().splitlines()]
 out = [
     "Wie hoch ist der Eiffelturm in Paris?",
     "Wer gewann die Fußball-Weltmeisterschaft 2014?",
