@@ -65,10 +65,6 @@ def embedding_text(chunk: Chunk) -> str:
     return f"{context}\n{chunk.text}" if context else chunk.text
 
 
-def estimate_tokens(text: str, settings: ChunkingSettings) -> int:
-    return int(len(text) / settings.chars_per_token + 0.5)
-
-
 def _sections(blocks: tuple[Block, ...], text: str, settings: ChunkingSettings) -> list[_Section]:
     """Group blocks under their heading; heading-only sections are merged forward."""
     sections: list[_Section] = []

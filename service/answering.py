@@ -10,7 +10,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.domain import AccessScope, ScoredChunk
@@ -89,12 +89,6 @@ class AnswerResult:
     @property
     def citations(self) -> list[Source]:
         return [s for s in self.sources if s.number in self.cited]
-
-    def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["citations"] = [asdict(s) for s in self.citations]
-        out["stats"] = asdict(self.stats) if self.stats else None
-        return out
 
 
 @dataclass(frozen=True)
