@@ -179,7 +179,8 @@ def _print_outcomes(outcomes: list[FileOutcome], json_out: bool) -> None:
         for o in outcomes:
             print(json.dumps(o.as_dict(), ensure_ascii=False))
         return
-    problems = [o for o in outcomes if o.status in (Status.FAILED, Status.DUPLICATE, Status.SKIPPED)]
+    # Skipped files (formats we do not read, found while walking a folder) are only counted.
+    problems = [o for o in outcomes if o.status in (Status.FAILED, Status.DUPLICATE)]
     if problems:
         table = Table("file", "status", "code", "reason", title="files not ingested")
         for o in problems:
