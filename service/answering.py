@@ -10,7 +10,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ingest.domain import AccessScope, ScoredChunk
@@ -80,6 +80,7 @@ class AnswerResult:
     invalid_markers: list[int] = field(default_factory=list)
     unsupported_citations: list[int] = field(default_factory=list)
     unsupported_statements: list[str] = field(default_factory=list)
+    reattributed_citations: list[int] = field(default_factory=list)
     support: dict[int, float] = field(default_factory=dict)
     model_output: str | None = None
     model: str | None = None
@@ -178,6 +179,7 @@ class Answerer:
             cited=list(check.valid),
             invalid_markers=list(check.invalid_markers),
             unsupported_citations=list(check.unsupported),
+            reattributed_citations=list(check.reattributed),
             support=dict(check.support_by_source),
             model_output=raw,
         )
@@ -190,9 +192,7 @@ class Answerer:
             return base
         kept = [s for s in check.statements if s.supported]
         base.unsupported_statements = [s.text for s in check.statements if not s.supported]
-        base.answer = citations.render_with_markers(
-            citations.CitationCheck(check.cited, check.valid, (), (), tuple(kept))
-        )
+        base.answer = citations.render_with_markers(replace(check, statements=tuple(kept)))
         base.declined = False
         return base
 

@@ -78,7 +78,11 @@ class StatementCheck:
 
 @dataclass(frozen=True)
 class CitationCheck:
-    """Outcome of verifying one answer. `valid` citations point at a source that supports a statement."""
+    """Outcome of verifying one answer. `valid` citations point at a source that supports a statement.
+
+    `reattributed` lists sources that the model did not cite but that support a statement none of its own
+    citations supported (the small model often cites the wrong one of several numbered passages).
+    """
 
     cited: tuple[int, ...]
     valid: tuple[int, ...]
@@ -86,37 +90,55 @@ class CitationCheck:
     unsupported: tuple[int, ...]
     statements: tuple[StatementCheck, ...] = field(default_factory=tuple)
     support_by_source: dict[int, float] = field(default_factory=dict)
+    reattributed: tuple[int, ...] = ()
 
     @property
     def any_valid(self) -> bool:
         return bool(self.valid)
 
 
-def verify(answer: str, cited: Sequence[int], passages: Sequence[str], min_support: float) -> CitationCheck:
+def verify(
+    answer: str,
+    cited: Sequence[int],
+    passages: Sequence[str],
+    min_support: float,
+    *,
+    reattribute: bool = True,
+) -> CitationCheck:
     """Check every cited number against the passages (numbered from 1).
 
     A number outside 1..len(passages) is an invalid marker. A cited passage that supports none of the answer's
     statements (share of content words < `min_support`) is unsupported. Each statement is attributed to the
-    valid cited passages that support it.
+    valid cited passages that support it; with `reattribute`, a statement no cited passage supports is
+    attributed to the offered passage that supports it best, if any does.
     """
     numbers = list(dict.fromkeys([*cited, *parse_markers(answer)]))
     invalid = tuple(n for n in numbers if not 1 <= n <= len(passages))
     in_range = [n for n in numbers if 1 <= n <= len(passages)]
     statements = split_statements(strip_markers(answer)) or [strip_markers(answer)]
-    scores = {n: [support(s, passages[n - 1]) for s in statements] for n in in_range}
-    supported_sources = {n for n, per in scores.items() if max(per, default=0.0) >= min_support}
-    checks = []
+    every = range(1, len(passages) + 1)
+    scores = {n: [support(s, passages[n - 1]) for s in statements] for n in every}
+    supported_cited = {n for n in in_range if max(scores[n], default=0.0) >= min_support}
+    checks: list[StatementCheck] = []
+    extra: list[int] = []
     for i, statement in enumerate(statements):
-        backing = tuple(n for n in in_range if n in supported_sources and scores[n][i] >= min_support)
-        best = max((scores[n][i] for n in in_range), default=0.0)
-        checks.append(StatementCheck(statement, backing, bool(backing), best))
+        backing = tuple(n for n in in_range if n in supported_cited and scores[n][i] >= min_support)
+        if not backing and reattribute and in_range:
+            best = max(every, key=lambda n: (scores[n][i], -n), default=None)
+            if best is not None and scores[best][i] >= min_support:
+                backing = (best,)
+                extra.append(best)
+        best_support = max((scores[n][i] for n in every), default=0.0)
+        checks.append(StatementCheck(statement, backing, bool(backing), best_support))
+    valid = tuple(dict.fromkeys([n for n in in_range if n in supported_cited] + extra))
     return CitationCheck(
         cited=tuple(numbers),
-        valid=tuple(n for n in in_range if n in supported_sources),
+        valid=valid,
         invalid_markers=invalid,
-        unsupported=tuple(n for n in in_range if n not in supported_sources),
+        unsupported=tuple(n for n in in_range if n not in supported_cited),
         statements=tuple(checks),
-        support_by_source={n: max(per, default=0.0) for n, per in scores.items()},
+        support_by_source={n: max(scores[n], default=0.0) for n in in_range},
+        reattributed=tuple(dict.fromkeys(n for n in extra if n not in in_range)),
     )
 
 

@@ -336,6 +336,8 @@ def print_answer(data: dict[str, Any]) -> None:
         console.print(f"  [{c['number']}] {c['label']}  [dim]({c['doc_id']}, rev {c['revision'][:8]})[/dim]")
     if data["invalid_markers"]:
         console.print(f"[red]Ungültige Quellenangaben: {data['invalid_markers']}[/red]")
+    if data.get("reattributed_citations"):
+        console.print(f"[yellow]Quellenangabe korrigiert, belegt durch: {data['reattributed_citations']}[/yellow]")
     if data["unsupported_citations"]:
         console.print(
             f"[yellow]Nicht belegte Quellenangaben entfernt: {data['unsupported_citations']}[/yellow]"

@@ -116,6 +116,10 @@ class AnswerResponse(BaseModel):
     invalid_markers: list[int] = Field(description="Cited numbers that point at no source.")
     unsupported_citations: list[int] = Field(description="Cited sources that do not support the answer.")
     unsupported_statements: list[str]
+    reattributed_citations: list[int] = Field(
+        default_factory=list, description="Sources the model did not cite that support a statement it made."
+    )
+    model_output: str | None = Field(None, description="The model's raw (JSON) reply, for inspection.")
     model: str | None
     timings: dict[str, Any]
 

@@ -34,6 +34,8 @@ def answer_out(result: AnswerResult) -> AnswerResponse:
         invalid_markers=result.invalid_markers,
         unsupported_citations=result.unsupported_citations,
         unsupported_statements=result.unsupported_statements,
+        reattributed_citations=result.reattributed_citations,
+        model_output=result.model_output,
         model=result.model,
         timings={
             "retrieval_s": round(result.retrieval_s, 4),

@@ -23,7 +23,7 @@ def test_valid_citation_passes() -> None:
 
 
 def test_wrong_citation_is_unsupported_and_reported() -> None:
-    check = verify("Der Cluster soll mindestens 16 GPUs haben.", [2], [GPU, BUDGET], 0.5)
+    check = verify("Der Cluster soll mindestens 16 GPUs haben.", [2], [GPU, BUDGET], 0.5, reattribute=False)
     assert check.valid == () and check.unsupported == (2,)
 
 
@@ -40,4 +40,18 @@ def test_statements_get_only_the_sources_that_support_them() -> None:
     assert [s.sources for s in check.statements] == [(1,), (2,)]
     assert (
         render_with_markers(check) == "Der Cluster hat 16 GPUs. [1] Das Pilotbudget beträgt 320.000 EUR. [2]"
+    )
+
+
+def test_a_statement_cited_to_the_wrong_passage_is_reattributed_to_the_one_that_supports_it() -> None:
+    check = verify("Das Pilotbudget beträgt 320.000 EUR.", [1], [GPU, BUDGET], 0.5)
+    assert check.unsupported == (1,) and check.valid == (2,) and check.reattributed == (2,)
+    assert render_with_markers(check) == "Das Pilotbudget beträgt 320.000 EUR. [2]"
+
+
+def test_no_reattribution_when_no_passage_supports_the_statement() -> None:
+    check = verify("Der Eiffelturm ist 330 Meter hoch.", [1], [GPU, BUDGET], 0.5)
+    assert check.valid == () and check.reattributed == ()
+    assert (
+        verify("Das Pilotbudget beträgt 320.000 EUR.", [1], [GPU, BUDGET], 0.5, reattribute=False).valid == ()
     )
