@@ -67,7 +67,10 @@ class SentenceTransformerEmbedder:
         if not os.path.isdir(model_path):
             raise ModelUnavailable(f"sentence-transformers model directory not found: {model_path}")
         self._model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
-        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        dimension = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
+        )
+        self.dim = int(dimension() or 0)
         self.name = f"sentence-transformers/{os.path.basename(os.path.normpath(model_path))}"
         self._query_prefix = query_prefix
         self._passage_prefix = passage_prefix

@@ -1,0 +1,219 @@
+"""`kb eval`: retrieval and answer evaluation on gold sets, and the comparison of two runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from eval.compare import comparability_warnings, compare_metrics, load_metrics
+from eval.report import PLOT_FILE, answers_report, plot_recall_curve, retrieval_report, write_run
+from eval.runner import RunOutput, default_cache_dir, run_answers, run_retrieval
+from ingest.errors import KBError
+from ingest.store import SearchMode
+from service.config import Settings
+
+eval_app = typer.Typer(
+    help="Evaluation suites: retrieval and answer quality on gold sets (JSONL), and the comparison of two "
+    "runs. Settings come from the usual KB_* environment variables and are recorded in every run.",
+    no_args_is_help=True,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+CorpusOption = Annotated[
+    Path, typer.Option("--corpus", help="Folder of the documents to search.", exists=True, file_okay=False)
+]
+QuestionsOption = Annotated[
+    Path,
+    typer.Option(
+        "--questions",
+        help="Gold set (JSONL: id, question, answers, relevant[{doc, text}]).",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+OutOption = Annotated[
+    Path, typer.Option("--out", help="Folder for metrics.json, per_question.jsonl, report.md.")
+]
+LimitOption = Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N questions.")]
+CacheOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache-dir",
+        envvar="KB_EVAL_CACHE",
+        help="Where indexed corpora are cached (default ~/.cache/kb/eval). A second run on the same corpus "
+        "and settings reuses the index.",
+    ),
+]
+
+
+def _log(message: str) -> None:
+    err_console.print(message, highlight=False)
+
+
+def _fail(exc: KBError) -> None:
+    err_console.print(f"[red]error[/red] [{exc.code}] {exc}")
+    raise typer.Exit(1)
+
+
+@eval_app.command()
+def retrieval(
+    corpus: CorpusOption,
+    questions: QuestionsOption,
+    out: OutOption,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Passages retrieved per question.")] = 10,
+    mode: Annotated[SearchMode, typer.Option("--mode", help="hybrid (dense + BM25), dense or bm25.")] = (
+        SearchMode.HYBRID
+    ),
+    limit: LimitOption = None,
+    cache_dir: CacheOption = None,
+) -> None:
+    """Retrieval quality: recall@1/5/10, MRR@10 and nDCG@10 of the gold passages.
+
+    Indexes the corpus into an isolated store (cached) and searches every question.
+
+    Writes metrics.json, per_question.jsonl, report.md and recall_at_k.png to --out.
+    """
+    try:
+        output = run_retrieval(
+            corpus,
+            questions,
+            k=k,
+            mode=mode,
+            limit=limit,
+            cache_dir=cache_dir or default_cache_dir(),
+            settings=Settings(),
+            log=_log,
+        )
+    except KBError as exc:
+        _fail(exc)
+        return
+    title = f"{questions.resolve().parent.name} ({mode.value})"
+    plot_recall_curve(output.curve, out / PLOT_FILE, f"recall@k — {title}")
+    write_run(
+        out,
+        output.metrics,
+        output.rows,
+        retrieval_report(title, output.metrics, output.rows, output.curve, output.notes),
+    )
+    _summary(output, ("questions", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"), out)
+
+
+@eval_app.command()
+def answers(
+    corpus: CorpusOption,
+    questions: QuestionsOption,
+    out: OutOption,
+    limit: LimitOption = None,
+    cache_dir: CacheOption = None,
+) -> None:
+    """Answer quality through the full answer path (retrieval, LLM, citation check) with the configured LLM.
+
+    Scores token F1, exact match, citation validity, precision and recall, abstention, latency and tokens/s.
+
+    Writes metrics.json, per_question.jsonl and report.md to --out.
+    """
+    try:
+        output = run_answers(
+            corpus,
+            questions,
+            limit=limit,
+            cache_dir=cache_dir or default_cache_dir(),
+            settings=Settings(),
+            log=_log,
+        )
+    except KBError as exc:
+        _fail(exc)
+        return
+    title = questions.resolve().parent.name
+    write_run(
+        out, output.metrics, output.rows, answers_report(title, output.metrics, output.rows, output.notes)
+    )
+    _summary(
+        output,
+        (
+            "questions",
+            "answered",
+            "exact_match",
+            "token_f1",
+            "citation_validity",
+            "citation_precision",
+            "citation_recall",
+            "abstention_rate",
+            "latency_p50_s",
+            "latency_p95_s",
+            "tokens_per_s",
+        ),
+        out,
+    )
+
+
+@eval_app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="The reference run (folder with metrics.json).", exists=True)],
+    run_b: Annotated[Path, typer.Argument(help="The new run.", exists=True)],
+    fail_on_drop: Annotated[
+        float,
+        typer.Option(
+            "--fail-on-drop",
+            min=0.0,
+            help="Exit 1 if a quality metric (recall, MRR, nDCG, F1, citations) of B is lower than A's by "
+            "more than this (absolute, e.g. 0.02 = 2 points), or if a latency grows / tokens/s falls by more "
+            "than this share of A's value (0.02 = 2 %). Counts and abstention rate are shown but never fail.",
+        ),
+    ] = 0.02,
+) -> None:
+    """Table of metric changes from run A to run B. Exit code 0: no regression; 1: a metric regressed."""
+    try:
+        before, after = load_metrics(run_a), load_metrics(run_b)
+    except KBError as exc:
+        _fail(exc)
+        return
+    deltas = compare_metrics(before, after, fail_on_drop)
+    table = Table("metric", "A", "B", "change", "better", "regressed", title=f"{run_a}  →  {run_b}")
+    for d in deltas:
+        change = f"{d.change:+.4f}" + (
+            f" ({d.relative_change:+.1%})" if d.relative and d.relative_change else ""
+        )
+        table.add_row(
+            d.name,
+            f"{d.before:.4f}",
+            f"{d.after:.4f}",
+            change,
+            {"info": "–"}.get(d.direction, d.direction),
+            "[red]yes[/red]" if d.regressed else "",
+        )
+    console.print(table)
+    for warning in comparability_warnings(before, after):
+        console.print(f"[yellow]warning:[/yellow] {warning}: the runs may not be comparable")
+    failed = [d.name for d in deltas if d.regressed]
+    if not deltas:
+        console.print("no numeric metric is present in both runs")
+    if failed:
+        console.print(f"[red]regression[/red] beyond {fail_on_drop}: {', '.join(failed)}")
+        raise typer.Exit(1)
+    console.print(f"no regression beyond {fail_on_drop}")
+
+
+def _summary(output: RunOutput, keys: tuple[str, ...], out: Path) -> None:
+    index: dict[str, Any] = output.metrics["config"]["index"]
+    state = (
+        "reused cached index (indexing skipped)" if index["reused"] else f"built in {index['indexing_s']} s"
+    )
+    console.print(
+        f"index: {state} — {index['documents']} documents, {index['chunks']} chunks", highlight=False
+    )
+    for note in output.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    table = Table("metric", "value", title=f"mode {output.metrics['mode']}")
+    for key in keys:
+        value = output.metrics.get(key)
+        table.add_row(
+            key, "–" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
+        )
+    console.print(table)
+    console.print(f"written to {out}/ (metrics.json, per_question.jsonl, report.md)", highlight=False)

