@@ -1,4 +1,3 @@
-
 """Build and check the German sample corpus (all content is fictional).
 
     .venv/bin/python corpus/build_corpus.py          # rebuild PDFs, DOCX, sidecars, questions.jsonl; then check

@@ -337,7 +337,9 @@ def print_answer(data: dict[str, Any]) -> None:
     if data["invalid_markers"]:
         console.print(f"[red]Ungültige Quellenangaben: {data['invalid_markers']}[/red]")
     if data.get("reattributed_citations"):
-        console.print(f"[yellow]Quellenangabe korrigiert, belegt durch: {data['reattributed_citations']}[/yellow]")
+        console.print(
+            f"[yellow]Quellenangabe korrigiert, belegt durch: {data['reattributed_citations']}[/yellow]"
+        )
     if data["unsupported_citations"]:
         console.print(
             f"[yellow]Nicht belegte Quellenangaben entfernt: {data['unsupported_citations']}[/yellow]"
