@@ -67,6 +67,7 @@ class StoreQuery:
     limit: int = 10
     candidates: int = 40
     filters: SearchFilters = field(default_factory=SearchFilters)
+    rrf_k: int = 60
 
 
 class Store(Protocol):
@@ -196,14 +197,13 @@ class EdgeStore:
 
     name = "edge"
 
-    def __init__(self, path: str, dim: int, *, bm25_language: str = "german", rrf_k: int = 60) -> None:
+    def __init__(self, path: str, dim: int, *, bm25_language: str = "german") -> None:
         import os
 
         import qdrant_edge as qe
 
         self._qe = qe
         self._bm25 = qe.Bm25(qe.Bm25Config(language=bm25_language))
-        self._rrf_k = rrf_k
         self.path = path
         config = qe.EdgeConfig(
             vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
@@ -309,7 +309,7 @@ class EdgeStore:
         return qe.QueryRequest(
             limit=q.limit + TIE_MARGIN,
             prefetches=prefetches,
-            query=qe.Fusion.Rrf(k=self._rrf_k),
+            query=qe.Fusion.Rrf(k=q.rrf_k),
             filter=flt,
             with_payload=True,
         )
@@ -383,14 +383,12 @@ class ServerStore:
         replicas: int = 1,
         write_consistency: int = 1,
         bm25_language: str = "german",
-        rrf_k: int = 60,
     ) -> None:
         import qdrant_edge as qe
         from qdrant_client import QdrantClient, models
 
         self._models = models
         self._bm25 = qe.Bm25(qe.Bm25Config(language=bm25_language))
-        self._rrf_k = rrf_k
         self.collection = collection
         if url:
             self._client = QdrantClient(url=url, api_key=api_key, timeout=30)
@@ -494,7 +492,7 @@ class ServerStore:
                 m.Prefetch(query=dense, using=DENSE, limit=q.candidates, filter=flt),
                 m.Prefetch(query=sparse, using=SPARSE, limit=q.candidates, filter=flt),
             ],
-            query=m.RrfQuery(rrf=m.Rrf(k=self._rrf_k)),
+            query=m.RrfQuery(rrf=m.Rrf(k=q.rrf_k)),
             filter=flt,
             limit=q.limit + TIE_MARGIN,
             with_payload=True,

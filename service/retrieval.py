@@ -41,7 +41,15 @@ class Retriever:
             filters = replace(filters, revisions=self.revisions_as_of(filters.as_of, scope), as_of=None)
         dense = self.embedder.embed_query(question) if mode is not SearchMode.BM25 else None
         queries = [
-            StoreQuery(dense, question, mode, limit, max(self.settings.candidates, limit), filters),
+            StoreQuery(
+                dense,
+                question,
+                mode,
+                limit,
+                max(self.settings.candidates, limit),
+                filters,
+                self.settings.rrf_k,
+            ),
         ]
         if dense is not None and mode is not SearchMode.DENSE:
             # The best plain cosine is the calibrated signal for "is anything relevant at all"; RRF scores are not.
