@@ -68,6 +68,13 @@ GROUPS = (
 )
 VISIBILITIES = tuple(v.value for v in Visibility)
 BATCH = 256
+INC_HEADERS = [
+    "optimized points",
+    "points added",
+    "Edge upsert s",
+    "optimize() after the addition s",
+    "optimize() again (nothing new) s",
+]
 
 
 # -- data ----------------------------------------------------------------------------------------------------------
@@ -326,6 +333,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-e2e", action="store_true", help="Skip /v1/search through the app.")
     parser.add_argument(
+        "--incremental",
+        type=int,
+        default=256,
+        help="After the queries at each size, add this many points and time Edge's optimize() (0 = skip).",
+    )
+    parser.add_argument(
         "--prepare-only", action="store_true", help="Only embed and cache passages and queries."
     )
     parser.add_argument("--no-write", action="store_true", help="Do not write bench/RESULTS.md.")
@@ -356,19 +369,21 @@ def main() -> None:
     query_rows: list[list[object]] = []
     ratio_rows: list[list[object]] = []
     e2e_rows: list[list[object]] = []
+    inc_rows: list[list[object]] = []
     loaded = 0
     upsert_total = {"edge": 0.0, "local": 0.0}
     try:
         for size, cap in zip(sizes, caps, strict=True):
             print(f"loading {loaded} → {size} points into both stores (interleaved batches of {BATCH})")
-            spent = load_interleaved(stores, passages, loaded, size, args.noise, args.seed)
+            start = loaded
+            spent = load_interleaved(stores, passages, start, size, args.noise, args.seed)
             for name in stores:
                 upsert_total[name] += spent[name]
             t0 = time.perf_counter()
             edge.optimize()
             optimize_s = time.perf_counter() - t0
             loaded = size
-            n_new = size - (0 if not load_rows else int(load_rows[-1][0]))
+            n_new = size - start
             load_rows.append(
                 [
                     size,
@@ -415,6 +430,22 @@ def main() -> None:
                 gc.collect()
                 edge = EdgeStore(str(edge_path), 384)
                 stores["edge"] = edge
+            if args.incremental:
+                # What every `ingest_paths` and every upload does after writing: optimize() on a large store.
+                extra = load_interleaved(
+                    stores, passages, size, size + args.incremental, args.noise, args.seed
+                )
+                t0 = time.perf_counter()
+                edge.optimize()
+                inc_s = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                edge.optimize()
+                noop_s = time.perf_counter() - t0
+                loaded = size + args.incremental
+                inc_rows.append(
+                    [f"{size:,}", args.incremental, fmt(extra["edge"], 2), fmt(inc_s, 2), fmt(noop_s, 3)]
+                )
+                print(md_table(INC_HEADERS, inc_rows[-1:]))
     finally:
         for store in stores.values():
             try:
@@ -466,6 +497,12 @@ def main() -> None:
         "### Upsert (same batches of 256, alternating stores; BM25 document embedding included)\n\n"
         + load_table
         + ("\n### `/v1/search` end to end (Qdrant Edge, 10k points)\n\n" + e2e_table if e2e_rows else "")
+        + (
+            "\n### Edge `optimize()` after a small addition (what `ingest_paths` and each upload run)\n\n"
+            + md_table(INC_HEADERS, inc_rows)
+            if inc_rows
+            else ""
+        )
     )
     write_section("search_latency", "(b) Search latency: Qdrant Edge vs qdrant-client local mode", body)
 
