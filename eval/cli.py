@@ -176,13 +176,14 @@ def compare(
     deltas = compare_metrics(before, after, fail_on_drop)
     table = Table("metric", "A", "B", "change", "better", "regressed", title=f"{run_a}  →  {run_b}")
     for d in deltas:
-        change = f"{d.change:+.4f}" + (
+        whole = d.before.is_integer() and d.after.is_integer() and abs(d.before) > 1
+        change = (f"{d.change:+.0f}" if whole else f"{d.change:+.4f}") + (
             f" ({d.relative_change:+.1%})" if d.relative and d.relative_change else ""
         )
         table.add_row(
             d.name,
-            f"{d.before:.4f}",
-            f"{d.after:.4f}",
+            _number(d.before),
+            _number(d.after),
             change,
             {"info": "–"}.get(d.direction, d.direction),
             "[red]yes[/red]" if d.regressed else "",
@@ -197,6 +198,10 @@ def compare(
         console.print(f"[red]regression[/red] beyond {fail_on_drop}: {', '.join(failed)}")
         raise typer.Exit(1)
     console.print(f"no regression beyond {fail_on_drop}")
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if value.is_integer() and abs(value) > 1 else f"{value:.4f}"
 
 
 def _summary(output: RunOutput, keys: tuple[str, ...], out: Path) -> None:

@@ -105,10 +105,10 @@ def _chunk_lines(path: Path, default_id: str, display: str, settings: Settings) 
         chunks = build_chunks(parsed, meta, settings.ingest)
     except (KBError, OSError) as exc:
         return [f"{display}\x1ffailed\x1f{exc}\n"]
-    return [
-        f"{c.point_id}\x1f{c.char_start}\x1f{c.char_end}\x1f{c.page_start}\x1f{c.page_end}\x1f{embedding_text(c)}\n"
-        for c in chunks
-    ]
+    fields = (
+        (c.point_id, c.char_start, c.char_end, c.page_start, c.page_end, embedding_text(c)) for c in chunks
+    )
+    return ["\x1f".join(str(f) for f in row) + "\n" for row in fields]
 
 
 def index_key_material(settings: Settings, embedder_name: str, corpus: Path) -> dict[str, Any]:
