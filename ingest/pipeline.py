@@ -11,6 +11,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import logging
 import os
@@ -120,11 +121,24 @@ def discover(paths: Iterable[Path]) -> tuple[list[SourceFile], list[FileOutcome]
         path = Path(raw)
         if path.is_dir():
             root = path.resolve()
+            ignore = read_ignore_patterns(root)
             for file in sorted(p for p in root.rglob("*") if p.is_file()):
                 rel = file.relative_to(root)
                 if any(part.startswith(".") for part in rel.parts) or file.name.endswith(SIDECAR_SUFFIX):
                     continue
                 doc_id = _normalise_id(f"{root.name}/{rel.as_posix()}")
+                pattern = ignored_by(rel, ignore)
+                if pattern is not None:
+                    skipped.append(
+                        FileOutcome(
+                            str(file),
+                            doc_id,
+                            Status.SKIPPED,
+                            code="ignored",
+                            message=f"listed in {IGNORE_FILE} (pattern {pattern!r})",
+                        )
+                    )
+                    continue
                 if file.suffix.lower() not in SUPPORTED_SUFFIXES:
                     skipped.append(
                         FileOutcome(
@@ -140,6 +154,42 @@ def discover(paths: Iterable[Path]) -> tuple[list[SourceFile], list[FileOutcome]
         else:
             sources.append(SourceFile(path, _normalise_id(path.name), str(path)))
     return sources, skipped
+
+
+IGNORE_FILE = ".kbignore"
+
+
+def read_ignore_patterns(root: Path) -> list[str]:
+    """Patterns of `<root>/.kbignore`: one per line, `#` starts a comment; `name/` means a folder."""
+    try:
+        lines = (root / IGNORE_FILE).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+def ignored_by(rel: Path, patterns: Sequence[str]) -> str | None:
+    """The first pattern that excludes `rel` (a path relative to the ingested folder), or None.
+
+    A pattern with a leading or inner slash is matched against the whole relative path, one without against the
+    file name and every folder name; a trailing slash matches folders only (fnmatch globs: `*`, `?`, `[…]`)."""
+    posix = rel.as_posix()
+    folders, name = rel.parts[:-1], rel.name
+    for pattern in patterns:
+        folder_only = pattern.endswith("/")
+        glob = pattern.rstrip("/").lstrip("/")
+        if "/" in glob or pattern.startswith("/"):
+            prefixes = ["/".join(folders[: i + 1]) for i in range(len(folders))]
+            if any(fnmatch.fnmatchcase(p, glob) for p in prefixes) or (
+                not folder_only and fnmatch.fnmatchcase(posix, glob)
+            ):
+                return pattern
+            continue
+        if any(fnmatch.fnmatchcase(f, glob) for f in folders) or (
+            not folder_only and fnmatch.fnmatchcase(name, glob)
+        ):
+            return pattern
+    return None
 
 
 def _normalise_id(doc_id: str) -> str:

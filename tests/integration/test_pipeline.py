@@ -12,7 +12,7 @@ import pytest
 from ingest.config import IngestSettings
 from ingest.domain import AccessScope
 from ingest.metadata import MetadataOverrides
-from ingest.pipeline import IngestPipeline, Status
+from ingest.pipeline import IngestPipeline, Status, ignored_by
 from ingest.store import EdgeStore, SearchFilters
 from tests.conftest import CORPUS
 from tests.fakes import HashEmbedder
@@ -136,3 +136,42 @@ def test_minutes_chunks_know_their_agenda_item(pipeline: IngestPipeline) -> None
     decisions = [d for c in chunks for d in c.payload["decisions"]]
     assert any("320.000" in d["text"] for d in decisions)
     assert all(d["agenda_item"] for d in decisions)
+
+
+def test_kbignore_keeps_listed_files_out_and_reports_them(pipeline: IngestPipeline, tmp_path: Path) -> None:
+    folder = tmp_path / "ablage"
+    (folder / "entwuerfe").mkdir(parents=True)
+    _md(folder / "README.md", "# Über diese Ablage\n\nHinweise für die Pflege.\n")
+    _md(folder / "protokoll.md", "# Protokoll\n\nDer Arbeitskreis beschließt die Empfehlung.\n")
+    _md(folder / "entwuerfe" / "alt.md", "# Entwurf\n\nNicht veröffentlichen.\n")
+    (folder / ".kbignore").write_text("# nicht indexieren\nREADME.md\nentwuerfe/\n", encoding="utf-8")
+    report = pipeline.ingest_paths([folder])
+    stored = {h.doc_id for h in pipeline.store.scroll(ALL, SearchFilters())}
+    assert stored == {"ablage/protokoll.md"}
+    ignored = {o.doc_id: o for o in report.outcomes if o.status is Status.SKIPPED}
+    assert set(ignored) == {"ablage/README.md", "ablage/entwuerfe/alt.md"}
+    assert all(o.code == "ignored" and ".kbignore" in (o.message or "") for o in ignored.values())
+
+
+def test_sample_corpus_readme_is_not_a_document(pipeline: IngestPipeline) -> None:
+    pipeline.ingest_paths([CORPUS])
+    assert "corpus/README.md" not in {h.doc_id for h in pipeline.store.scroll(ALL, SearchFilters())}
+
+
+@pytest.mark.parametrize(
+    ("rel", "pattern", "ignored"),
+    [
+        ("README.md", "README.md", True),
+        ("ak-ki/README.md", "README.md", True),
+        ("ak-ki/README.md", "/README.md", False),
+        ("entwuerfe/2025/alt.md", "entwuerfe/", True),
+        ("entwuerfe.md", "entwuerfe/", False),
+        ("ak-ki/notiz.tmp.md", "*.tmp.md", True),
+        ("ak-ki/protokoll.md", "*.tmp.md", False),
+        ("ak-ki/intern/x.pdf", "ak-ki/intern/", True),
+        ("ak-ki/intern.pdf", "ak-ki/intern/", False),
+        ("ak-ki/2024/x.pdf", "ak-ki/20*/x.pdf", True),
+    ],
+)
+def test_ignore_patterns(rel: str, pattern: str, ignored: bool) -> None:
+    assert (ignored_by(Path(rel), [pattern]) == pattern) is ignored
