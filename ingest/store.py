@@ -68,6 +68,7 @@ class StoreQuery:
     candidates: int = 40
     filters: SearchFilters = field(default_factory=SearchFilters)
     rrf_k: int = 60
+    bm25_weight: float = 1.0  # weight of the BM25 ranking in the fusion; the dense ranking weighs 1
 
 
 class Store(Protocol):
@@ -309,7 +310,7 @@ class EdgeStore:
         return qe.QueryRequest(
             limit=q.limit + TIE_MARGIN,
             prefetches=prefetches,
-            query=qe.Fusion.Rrf(k=q.rrf_k),
+            query=qe.Fusion.Rrf(k=q.rrf_k, weights=[1.0, q.bm25_weight]),
             filter=flt,
             with_payload=True,
         )
@@ -492,7 +493,7 @@ class ServerStore:
                 m.Prefetch(query=dense, using=DENSE, limit=q.candidates, filter=flt),
                 m.Prefetch(query=sparse, using=SPARSE, limit=q.candidates, filter=flt),
             ],
-            query=m.RrfQuery(rrf=m.Rrf(k=q.rrf_k)),
+            query=m.RrfQuery(rrf=m.Rrf(k=q.rrf_k, weights=[1.0, q.bm25_weight])),
             filter=flt,
             limit=q.limit + TIE_MARGIN,
             with_payload=True,

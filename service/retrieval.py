@@ -49,6 +49,7 @@ class Retriever:
                 max(self.settings.candidates, limit),
                 filters,
                 self.settings.rrf_k,
+                self.settings.bm25_weight,
             ),
         ]
         if dense is not None and mode is not SearchMode.DENSE:

@@ -220,3 +220,14 @@ def test_replace_keeps_payload_fields(store: Store) -> None:
     _write(store, [replace(chunk, extra={"legal_refs": [], "decisions": [{"text": "Beschluss"}]})])
     [hit] = store.scroll(ALL, SearchFilters(doc_ids=frozenset({"x.md"}), has_decisions=True))
     assert hit.payload["decisions"] == [{"text": "Beschluss"}]
+
+
+@pytest.mark.parametrize(("bm25_weight", "first"), [(0.25, "rz.pdf"), (2.0, "ki.md")])
+def test_bm25_weight_shifts_the_fusion(store: Store, bm25_weight: float, first: str) -> None:
+    # The dense ranking puts the Köln passage first, BM25 the Pilotbudget passage; with k=1 the weight decides.
+    dense = EMB.embed_query("Standort Köln wird geschlossen.")
+    query = StoreQuery(
+        dense, "Pilotbudget erhöht", SearchMode.HYBRID, 3, 20, rrf_k=1, bm25_weight=bm25_weight
+    )
+    [hits] = store.search([query], ALL)
+    assert hits[0].doc_id == first
