@@ -53,4 +53,17 @@ class StoreSettings(BaseModel):
 class IngestSettings(BaseModel):
     max_file_bytes: int = Field(50 * 1024 * 1024, description="Files above this size are rejected.")
     batch_chunks: int = Field(256, ge=1, description="Chunks embedded and written per batch.")
+    parse_isolation: bool = Field(
+        True,
+        description="Parse files in a separate worker process with a time limit and a memory cap, so that a "
+        "damaged or hostile file cannot hang or exhaust the ingest; false parses in process, without limits.",
+    )
+    parse_timeout_s: float = Field(
+        120.0, gt=0, description="Seconds one file may take to parse (isolated parsing only)."
+    )
+    parse_memory_mib: int = Field(
+        4096,
+        ge=0,
+        description="Address-space cap of the parse worker in MiB (isolated parsing only); 0 = none.",
+    )
     chunking: ChunkingSettings = ChunkingSettings()

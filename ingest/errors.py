@@ -67,6 +67,24 @@ class InvalidMetadata(IngestError):
     code = "invalid_metadata"
 
 
+class ParseTimeout(IngestError):
+    """Parsing did not finish within `ingest.parse_timeout_s`; the parse worker was stopped and is replaced."""
+
+    code = "parse_timeout"
+
+
+class ParseMemoryLimit(IngestError):
+    """Parsing needed more memory than `ingest.parse_memory_mib` allows the parse worker."""
+
+    code = "parse_memory_limit"
+
+
+class ParseCrashed(IngestError):
+    """The parse worker process died while parsing the file (a crash in a parser, or killed by the system)."""
+
+    code = "parse_crashed"
+
+
 class DocumentNotFound(KBError):
     code = "document_not_found"
     http_status = 404

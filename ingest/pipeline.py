@@ -32,7 +32,8 @@ from ingest.errors import FileTooLarge, IngestError, UnsupportedFormat
 from ingest.legal_refs import extract_legal_refs
 from ingest.metadata import MetadataOverrides, read_sidecar, resolve_metadata
 from ingest.minutes import extract_minutes_records
-from ingest.parsers import SUPPORTED_SUFFIXES, parse_bytes
+from ingest.parse_worker import parse_document
+from ingest.parsers import SUPPORTED_SUFFIXES
 from ingest.store import SearchFilters, Store
 from ingest.structure import AgendaItem, apply_minutes_structure, apply_outline_structure, find_agenda_items
 
@@ -299,7 +300,7 @@ class IngestPipeline:
                 outcome.duplicate_of = duplicate_of
                 outcome.message = f"same content as {duplicate_of}; stored once"
                 return _Prepared(source, outcome)
-            parsed = parse_bytes(data, source.display, max_bytes=self.settings.max_file_bytes)
+            parsed = parse_document(data, source.display, self.settings)
             meta = resolve_metadata(
                 parsed, doc_id=doc_id, revision=revision, overrides=overrides, sidecar=sidecar
             )
