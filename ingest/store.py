@@ -111,6 +111,48 @@ def ranked(hits: list[ScoredChunk], limit: int) -> list[ScoredChunk]:
     return sorted(hits, key=lambda h: (-round(h.score, 6), h.point_id))[:limit]
 
 
+def fuse_rrf(
+    rankings: Sequence[tuple[Sequence[ScoredChunk], float]], k: int, limit: int
+) -> list[ScoredChunk]:
+    """Weighted reciprocal rank fusion: score(p) = Σ weight / (k + rank(p)), rank counted from 0 in each ranking
+    (each ranking already ordered best first). The fused score replaces the retrievers' scores.
+
+    Done here rather than with Qdrant's `Fusion.Rrf(weights=…)`, which scales the rank instead
+    (1 / ((rank + 1) / weight + k - 1)): a weight there cannot change which of two first-ranked passages wins.
+    Both give the same order with equal weights."""
+    scores: dict[str, float] = {}
+    first_seen: dict[str, ScoredChunk] = {}
+    for hits, weight in rankings:
+        for rank, hit in enumerate(hits):
+            scores[hit.point_id] = scores.get(hit.point_id, 0.0) + weight / (k + rank)
+            first_seen.setdefault(hit.point_id, hit)
+    fused = [ScoredChunk(pid, score, first_seen[pid].payload) for pid, score in scores.items()]
+    return ranked(fused, limit)
+
+
+def finish_query(q: StoreQuery, results: Sequence[list[ScoredChunk]]) -> list[ScoredChunk]:
+    """Turn the raw result lists of one query's requests (see `requests_per_query`) into its ranked hits."""
+    if q.mode is SearchMode.HYBRID:
+        dense, bm25 = (ranked(hits, q.candidates) for hits in results)
+        return fuse_rrf([(dense, 1.0), (bm25, q.bm25_weight)], q.rrf_k, q.limit)
+    return ranked(results[0], q.limit)
+
+
+def requests_per_query(q: StoreQuery) -> int:
+    """Hybrid queries are two requests (dense and BM25 candidates), fused by `finish_query`."""
+    return 2 if q.mode is SearchMode.HYBRID else 1
+
+
+def _split(flat: Sequence[list[ScoredChunk]], queries: Sequence[StoreQuery]) -> list[list[ScoredChunk]]:
+    out: list[list[ScoredChunk]] = []
+    at = 0
+    for q in queries:
+        n = requests_per_query(q)
+        out.append(finish_query(q, flat[at : at + n]))
+        at += n
+    return out
+
+
 def date_number(date: str | None) -> int | None:
     """`2025-09-18` → 20250918, for integer range filters that behave the same in every backend."""
     if not date or len(date) < 10:
@@ -280,40 +322,30 @@ class EdgeStore:
 
     # -- reading -------------------------------------------------------------------------------------------
     def search(self, queries: Sequence[StoreQuery], scope: AccessScope) -> list[list[ScoredChunk]]:
-        requests = [self._request(q, scope) for q in queries]
+        requests = [r for q in queries for r in self._requests(q, scope)]
         if len(requests) == 1:
             results = [self._shard.query(requests[0])]
         else:
             results = self._shard.query_batch(self._qe.QueryBatchRequest(requests))
-        return [
-            ranked([ScoredChunk(str(p.id), float(p.score), dict(p.payload or {})) for p in r], q.limit)
-            for r, q in zip(results, queries, strict=True)
-        ]
+        flat = [[ScoredChunk(str(p.id), float(p.score), dict(p.payload or {})) for p in r] for r in results]
+        return _split(flat, queries)
 
-    def _request(self, q: StoreQuery, scope: AccessScope) -> Any:
+    def _requests(self, q: StoreQuery, scope: AccessScope) -> list[Any]:
         qe = self._qe
         flt = self._filter(scope, q.filters)
         dense = qe.Query.Nearest(q.dense.tolist(), using=DENSE) if q.dense is not None else None
         sparse = qe.Query.Nearest(self._bm25.embed_query(q.text), using=SPARSE)
-        if q.mode is SearchMode.DENSE:
-            if dense is None:
-                raise ConfigurationError("dense search needs a query vector")
-            return qe.QueryRequest(limit=q.limit + TIE_MARGIN, query=dense, filter=flt, with_payload=True)
         if q.mode is SearchMode.BM25:
-            return qe.QueryRequest(limit=q.limit + TIE_MARGIN, query=sparse, filter=flt, with_payload=True)
+            return [qe.QueryRequest(limit=q.limit + TIE_MARGIN, query=sparse, filter=flt, with_payload=True)]
         if dense is None:
-            raise ConfigurationError("hybrid search needs a query vector")
-        prefetches = [
-            qe.Prefetch(limit=q.candidates, query=dense, filter=flt),
-            qe.Prefetch(limit=q.candidates, query=sparse, filter=flt),
+            raise ConfigurationError(f"{q.mode} search needs a query vector")
+        if q.mode is SearchMode.DENSE:
+            return [qe.QueryRequest(limit=q.limit + TIE_MARGIN, query=dense, filter=flt, with_payload=True)]
+        limit = q.candidates + TIE_MARGIN
+        return [
+            qe.QueryRequest(limit=limit, query=dense, filter=flt, with_payload=True),
+            qe.QueryRequest(limit=limit, query=sparse, filter=flt, with_payload=True),
         ]
-        return qe.QueryRequest(
-            limit=q.limit + TIE_MARGIN,
-            prefetches=prefetches,
-            query=qe.Fusion.Rrf(k=q.rrf_k, weights=[1.0, q.bm25_weight]),
-            filter=flt,
-            with_payload=True,
-        )
 
     def scroll(
         self, scope: AccessScope, filters: SearchFilters, *, limit: int | None = None
@@ -463,41 +495,38 @@ class ServerStore:
         return n
 
     def search(self, queries: Sequence[StoreQuery], scope: AccessScope) -> list[list[ScoredChunk]]:
-        requests = [self._request(q, scope) for q in queries]
+        requests = [r for q in queries for r in self._requests(q, scope)]
         responses = self._client.query_batch_points(self.collection, requests=requests)
-        return [
-            ranked(
-                [ScoredChunk(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points],
-                q.limit,
-            )
-            for response, q in zip(responses, queries, strict=True)
+        flat = [
+            [ScoredChunk(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
+            for response in responses
         ]
+        return _split(flat, queries)
 
-    def _request(self, q: StoreQuery, scope: AccessScope) -> Any:
+    def _requests(self, q: StoreQuery, scope: AccessScope) -> list[Any]:
         m = self._models
         flt = self._filter(scope, q.filters)
         sparse = self._sparse(q.text, query=True)
         if q.mode is SearchMode.BM25:
-            return m.QueryRequest(
-                query=sparse, using=SPARSE, filter=flt, limit=q.limit + TIE_MARGIN, with_payload=True
-            )
+            return [
+                m.QueryRequest(
+                    query=sparse, using=SPARSE, filter=flt, limit=q.limit + TIE_MARGIN, with_payload=True
+                )
+            ]
         if q.dense is None:
             raise ConfigurationError(f"{q.mode} search needs a query vector")
         dense = q.dense.tolist()
         if q.mode is SearchMode.DENSE:
-            return m.QueryRequest(
-                query=dense, using=DENSE, filter=flt, limit=q.limit + TIE_MARGIN, with_payload=True
-            )
-        return m.QueryRequest(
-            prefetch=[
-                m.Prefetch(query=dense, using=DENSE, limit=q.candidates, filter=flt),
-                m.Prefetch(query=sparse, using=SPARSE, limit=q.candidates, filter=flt),
-            ],
-            query=m.RrfQuery(rrf=m.Rrf(k=q.rrf_k, weights=[1.0, q.bm25_weight])),
-            filter=flt,
-            limit=q.limit + TIE_MARGIN,
-            with_payload=True,
-        )
+            return [
+                m.QueryRequest(
+                    query=dense, using=DENSE, filter=flt, limit=q.limit + TIE_MARGIN, with_payload=True
+                )
+            ]
+        limit = q.candidates + TIE_MARGIN
+        return [
+            m.QueryRequest(query=dense, using=DENSE, filter=flt, limit=limit, with_payload=True),
+            m.QueryRequest(query=sparse, using=SPARSE, filter=flt, limit=limit, with_payload=True),
+        ]
 
     def scroll(
         self, scope: AccessScope, filters: SearchFilters, *, limit: int | None = None

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ingest.chunking import embedding_text
-from ingest.domain import AccessScope, Chunk, DocType, DocumentMeta, Visibility
-from ingest.store import EdgeStore, SearchFilters, SearchMode, ServerStore, Store, StoreQuery
+from ingest.domain import AccessScope, Chunk, DocType, DocumentMeta, ScoredChunk, Visibility
+from ingest.store import EdgeStore, SearchFilters, SearchMode, ServerStore, Store, StoreQuery, fuse_rrf
 from tests.fakes import HashEmbedder
 
 EMB = HashEmbedder()
@@ -231,3 +231,22 @@ def test_bm25_weight_shifts_the_fusion(store: Store, bm25_weight: float, first: 
     )
     [hits] = store.search([query], ALL)
     assert hits[0].doc_id == first
+
+
+def _hit(pid: str) -> ScoredChunk:
+    return ScoredChunk(pid, 0.0, {"doc_id": pid})
+
+
+def test_fuse_rrf_weights_the_rankings() -> None:
+    dense = [_hit("a"), _hit("b"), _hit("c")]
+    bm25 = [_hit("b"), _hit("d")]
+    fused = fuse_rrf([(dense, 1.0), (bm25, 1.2)], k=5, limit=10)
+    assert [h.point_id for h in fused] == ["b", "a", "d", "c"]
+    assert fused[0].score == pytest.approx(1 / 6 + 1.2 / 5)
+    assert fused[1].score == pytest.approx(1 / 5)
+    assert fused[2].score == pytest.approx(1.2 / 6)
+    # The weight decides between two first-ranked passages (Qdrant's weighted RRF cannot do that).
+    assert [h.point_id for h in fuse_rrf([([_hit("x")], 1.0), ([_hit("y")], 1.2)], 5, 2)] == ["y", "x"]
+    assert [h.point_id for h in fuse_rrf([([_hit("x")], 1.0), ([_hit("y")], 0.8)], 5, 2)] == ["x", "y"]
+    # Equal scores are ordered by point id: reproducible.
+    assert [h.point_id for h in fuse_rrf([([_hit("q")], 1.0), ([_hit("p")], 1.0)], 5, 2)] == ["p", "q"]
