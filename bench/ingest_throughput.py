@@ -204,7 +204,7 @@ def profile_pipeline(
     pipeline = IngestPipeline(store, embedder, settings)
     m = pipeline_module
     patches = [
-        (m, "parse_bytes", timer.wrap("parse (parse_bytes)", m.parse_bytes)),
+        (m, "parse_document", timer.wrap("parse (parse_document, worker process)", m.parse_document)),
         (m, "resolve_metadata", timer.wrap("metadata (resolve_metadata)", m.resolve_metadata)),
         (m, "build_chunks", timer.wrap("structure + chunks (build_chunks)", m.build_chunks)),
         (m, "read_sidecar", timer.wrap("read_sidecar", m.read_sidecar)),
