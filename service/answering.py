@@ -25,8 +25,8 @@ from service.prompting import (
     answer_schema,
     fit_sources,
     format_sources,
+    provenance,
     render,
-    source_label,
 )
 from service.retrieval import Retriever
 
@@ -52,21 +52,7 @@ class Source:
 
     @classmethod
     def from_hit(cls, number: int, hit: ScoredChunk) -> Source:
-        p = hit.payload
-        return cls(
-            number=number,
-            point_id=hit.point_id,
-            doc_id=str(p.get("doc_id")),
-            revision=str(p.get("revision")),
-            title=str(p.get("title") or p.get("doc_id")),
-            label=source_label(hit),
-            source_path=p.get("source_path"),
-            page_start=p.get("page_start"),
-            page_end=p.get("page_end"),
-            section_path=list(p.get("section_path") or []),
-            text=hit.text,
-            score=hit.score,
-        )
+        return cls(number=number, score=hit.score, **provenance(hit))
 
 
 @dataclass

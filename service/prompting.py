@@ -68,6 +68,23 @@ def source_label(hit: ScoredChunk) -> str:
     return label
 
 
+def provenance(hit: ScoredChunk) -> dict[str, Any]:
+    """What every passage shown to a user carries: where it comes from and how it is labelled."""
+    p = hit.payload
+    return {
+        "point_id": hit.point_id,
+        "doc_id": str(p.get("doc_id")),
+        "revision": str(p.get("revision")),
+        "title": str(p.get("title") or p.get("doc_id")),
+        "label": source_label(hit),
+        "source_path": p.get("source_path"),
+        "page_start": p.get("page_start"),
+        "page_end": p.get("page_end"),
+        "section_path": list(p.get("section_path") or []),
+        "text": hit.text,
+    }
+
+
 def format_sources(hits: Sequence[ScoredChunk]) -> str:
     return "\n\n".join(
         f"[{i}] {source_label(hit)}\n{hit.text.strip()}" for i, hit in enumerate(hits, start=1)

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from ingest.domain import ScoredChunk
 from service.deps import ScopeDep, ServicesDep
-from service.prompting import source_label
+from service.prompting import provenance
 from service.schemas import Hit, SearchRequest, SearchResponse
 
 router = APIRouter(prefix="/v1", tags=["search"])
@@ -15,21 +15,12 @@ def hit_out(rank: int, hit: ScoredChunk) -> Hit:
     return Hit(
         rank=rank,
         score=hit.score,
-        point_id=hit.point_id,
-        doc_id=str(p.get("doc_id")),
-        revision=str(p.get("revision")),
-        title=str(p.get("title") or p.get("doc_id")),
-        label=source_label(hit),
-        source_path=p.get("source_path"),
-        page_start=p.get("page_start"),
-        page_end=p.get("page_end"),
-        section_path=list(p.get("section_path") or []),
         char_start=int(p.get("char_start") or 0),
         char_end=int(p.get("char_end") or 0),
         doc_type=str(p.get("doc_type")),
         working_group=str(p.get("working_group")),
         date=p.get("date"),
-        text=hit.text,
+        **provenance(hit),
     )
 
 
