@@ -37,7 +37,7 @@ from service.config import Settings
 SETS = ("xquad-de", "karlsruhe-qa")
 # The retrieval goals of the evaluation issue (hybrid, dev sets): metric → minimum, per set.
 GOALS = {"xquad-de": {"recall@5": 0.99, "mrr@10": 0.95}, "karlsruhe-qa": {"recall@10": 0.85, "mrr@10": 0.65}}
-KS = (5, 10, 20, 30, 60)
+KS = (2, 3, 5, 10, 20, 60)
 WEIGHTS = (0.8, 1.0, 1.2, 1.5, 2.0)
 
 
