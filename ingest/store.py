@@ -11,7 +11,8 @@ by Qdrant). Every read takes an `AccessScope` and turns it into a filter; there 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -151,6 +152,28 @@ def _split(flat: Sequence[list[ScoredChunk]], queries: Sequence[StoreQuery]) -> 
         out.append(finish_query(q, flat[at : at + n]))
         at += n
     return out
+
+
+def with_payloads(
+    results: list[list[ScoredChunk]], fetch: Callable[[list[str]], dict[str, dict[str, Any]]]
+) -> list[list[ScoredChunk]]:
+    """Fill in the payloads of fused hits, fetched once for all of them.
+
+    Hybrid candidates are requested without payloads (2 × 44 payloads per query cost more than the search itself:
+    bench/RESULTS.md section f); only the few fused winners need theirs. A hit whose point vanished in between
+    (a concurrent delete) is dropped."""
+    missing = sorted({h.point_id for hits in results for h in hits if not h.payload})
+    if not missing:
+        return results
+    payloads = fetch(missing)
+    return [
+        [
+            h if h.payload else ScoredChunk(h.point_id, h.score, payloads[h.point_id])
+            for h in hits
+            if h.payload or h.point_id in payloads
+        ]
+        for hits in results
+    ]
 
 
 def date_number(date: str | None) -> int | None:
@@ -328,7 +351,11 @@ class EdgeStore:
         else:
             results = self._shard.query_batch(self._qe.QueryBatchRequest(requests))
         flat = [[ScoredChunk(str(p.id), float(p.score), dict(p.payload or {})) for p in r] for r in results]
-        return _split(flat, queries)
+        return with_payloads(_split(flat, queries), self._payloads)
+
+    def _payloads(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        records = self._shard.retrieve([uuid.UUID(i) for i in ids], True, False)
+        return {str(r.id): dict(r.payload or {}) for r in records}
 
     def _requests(self, q: StoreQuery, scope: AccessScope) -> list[Any]:
         qe = self._qe
@@ -343,8 +370,8 @@ class EdgeStore:
             return [qe.QueryRequest(limit=q.limit + TIE_MARGIN, query=dense, filter=flt, with_payload=True)]
         limit = q.candidates + TIE_MARGIN
         return [
-            qe.QueryRequest(limit=limit, query=dense, filter=flt, with_payload=True),
-            qe.QueryRequest(limit=limit, query=sparse, filter=flt, with_payload=True),
+            qe.QueryRequest(limit=limit, query=dense, filter=flt, with_payload=False),
+            qe.QueryRequest(limit=limit, query=sparse, filter=flt, with_payload=False),
         ]
 
     def scroll(
@@ -501,7 +528,11 @@ class ServerStore:
             [ScoredChunk(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
             for response in responses
         ]
-        return _split(flat, queries)
+        return with_payloads(_split(flat, queries), self._payloads)
+
+    def _payloads(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        records = self._client.retrieve(self.collection, ids=ids, with_payload=True, with_vectors=False)
+        return {str(r.id): dict(r.payload or {}) for r in records}
 
     def _requests(self, q: StoreQuery, scope: AccessScope) -> list[Any]:
         m = self._models
@@ -524,8 +555,8 @@ class ServerStore:
             ]
         limit = q.candidates + TIE_MARGIN
         return [
-            m.QueryRequest(query=dense, using=DENSE, filter=flt, limit=limit, with_payload=True),
-            m.QueryRequest(query=sparse, using=SPARSE, filter=flt, limit=limit, with_payload=True),
+            m.QueryRequest(query=dense, using=DENSE, filter=flt, limit=limit, with_payload=False),
+            m.QueryRequest(query=sparse, using=SPARSE, filter=flt, limit=limit, with_payload=False),
         ]
 
     def scroll(

@@ -10,7 +10,16 @@ import pytest
 
 from ingest.chunking import embedding_text
 from ingest.domain import AccessScope, Chunk, DocType, DocumentMeta, ScoredChunk, Visibility
-from ingest.store import EdgeStore, SearchFilters, SearchMode, ServerStore, Store, StoreQuery, fuse_rrf
+from ingest.store import (
+    EdgeStore,
+    SearchFilters,
+    SearchMode,
+    ServerStore,
+    Store,
+    StoreQuery,
+    fuse_rrf,
+    with_payloads,
+)
 from tests.fakes import HashEmbedder
 
 EMB = HashEmbedder()
@@ -250,3 +259,20 @@ def test_fuse_rrf_weights_the_rankings() -> None:
     assert [h.point_id for h in fuse_rrf([([_hit("x")], 1.0), ([_hit("y")], 0.8)], 5, 2)] == ["x", "y"]
     # Equal scores are ordered by point id: reproducible.
     assert [h.point_id for h in fuse_rrf([([_hit("q")], 1.0), ([_hit("p")], 1.0)], 5, 2)] == ["p", "q"]
+
+
+def test_with_payloads_fetches_once_and_drops_vanished_points() -> None:
+    calls: list[list[str]] = []
+
+    def fetch(ids: list[str]) -> dict[str, dict[str, object]]:
+        calls.append(ids)
+        return {"a": {"doc_id": "a.md"}}
+
+    kept = ScoredChunk("k", 1.0, {"doc_id": "k.md"})
+    results = [[ScoredChunk("a", 0.5, {}), kept], [ScoredChunk("gone", 0.4, {}), ScoredChunk("a", 0.3, {})]]
+    out = with_payloads(results, fetch)
+    assert calls == [["a", "gone"]]
+    assert [[(h.point_id, h.payload["doc_id"]) for h in hits] for hits in out] == [
+        [("a", "a.md"), ("k", "k.md")],
+        [("a", "a.md")],
+    ]
