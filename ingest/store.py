@@ -5,7 +5,9 @@
   path it runs qdrant-client's local mode, which is how the shared contract suite exercises it here.
 
 Every point carries one dense vector (`dense`) and one BM25 sparse vector (`bm25`, German stemming, IDF applied
-by Qdrant). Every read takes an `AccessScope` and turns it into a filter; there is no unscoped read.
+by Qdrant). Every read takes an `AccessScope` and turns it into a filter; there is no unscoped read (the one read
+by id, `with_payloads`, fetches the payloads of hits that a scoped query has just returned). Hybrid search fuses
+the dense and BM25 candidate lists with our weighted RRF (`fuse_rrf`).
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-# RRF gives equal scores to mirrored rank pairs; Qdrant breaks such ties by internal segment order, which
+# Equal scores (RRF's mirrored rank pairs, BM25 ties): Qdrant breaks such ties by internal segment order, which
 # changes when segments are optimised. Fetch a few more, order ties by point id, then cut: reproducible runs.
 TIE_MARGIN = 4
 

@@ -1,4 +1,4 @@
-"""Retrieval: hybrid dense + BM25 through Qdrant prefetch and RRF, plus the relevance decision for abstention."""
+"""Retrieval: hybrid dense + BM25 (candidates from Qdrant, weighted RRF), plus the relevance decision for abstention."""
 
 from __future__ import annotations
 
