@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import RunInfo, fmt, md_table, median, percentile, write_section
 from bench.search_latency import _embedder, cached_passages, cached_queries, load_interleaved
-from ingest.domain import AccessScope
+from ingest.domain import AccessScope, ScoredChunk
 from ingest.store import DENSE, SPARSE, TIE_MARGIN, EdgeStore, SearchFilters, SearchMode, StoreQuery, ranked
 from service.config import RetrievalSettings
 
@@ -45,8 +45,6 @@ def qdrant_fusion(store: EdgeStore, q: StoreQuery, scope: AccessScope) -> list[s
         filter=flt,
         with_payload=True,
     )
-    from ingest.domain import ScoredChunk
-
     points = store._shard.query(request)
     hits = [ScoredChunk(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
     return [h.point_id for h in ranked(hits, q.limit)]

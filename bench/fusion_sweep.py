@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import CACHE, DATASETS, RunInfo, md_table, write_section
 from eval import metrics as m
-from eval.runner import _prepare, eval_settings
+from eval.runner import _prepare, _retrieved, eval_settings
 from ingest.domain import AccessScope, ScoredChunk
 from ingest.store import SearchMode, StoreQuery, build_store, fuse_rrf
 from service.config import Settings
@@ -60,15 +60,7 @@ class QuestionLists:
 def _candidates(
     hits: list[ScoredChunk], relevant: tuple[m.Gold, ...], answers: tuple[str, ...]
 ) -> list[Candidate]:
-    retrieved = [
-        m.Retrieved(
-            str(h.payload.get("doc_id")),
-            int(h.payload.get("char_start") or 0),
-            int(h.payload.get("char_end") or 0),
-            h.text,
-        )
-        for h in hits
-    ]
+    retrieved = [_retrieved(h) for h in hits]
     per_rank = m.hit_sets(retrieved, relevant, answers)
     return [Candidate(h.point_id, frozenset(s)) for h, s in zip(hits, per_rank, strict=True)]
 

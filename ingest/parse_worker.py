@@ -188,7 +188,7 @@ class ParseWorker:
 
     @property
     def alive(self) -> bool:
-        return self._proc.returncode is None and self._proc.poll() is None
+        return self._proc.poll() is None
 
     @property
     def owned(self) -> bool:
