@@ -12,7 +12,9 @@ the dense and BM25 candidate lists with our weighted RRF (`fuse_rrf`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -622,3 +624,31 @@ def build_store(settings: StoreSettings, dim: int) -> Store:
             bm25_language=settings.bm25_language,
         )
     raise ConfigurationError(f"unknown store backend: {settings.backend}")
+
+
+def store_identity(settings: StoreSettings) -> str:
+    """An opaque id of the store these settings point at, safe to show (no path, no URL).
+
+    `/healthz` shows it and `kb serve` records it beside its URL, so the CLI can tell whether a running service
+    owns the same store without the service revealing where the store lives. For an embedded store the id is
+    random, created once and kept in a file beside the store directory; for a server it is derived from the URL
+    and collection.
+    """
+    if settings.backend == "server":
+        key = f"{settings.url}|{settings.collection}".encode()
+        return hashlib.sha256(key).hexdigest()[:16]
+    id_file = settings.path.parent / f"{settings.path.name}.id"
+    try:
+        existing = id_file.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        existing = ""
+    if existing:
+        return existing
+    id_file.parent.mkdir(parents=True, exist_ok=True)
+    new_id = secrets.token_hex(8)
+    try:
+        with id_file.open("x", encoding="utf-8") as fh:
+            fh.write(new_id + "\n")
+    except FileExistsError:  # another process created it first: use theirs
+        return id_file.read_text(encoding="utf-8").strip()
+    return new_id
