@@ -31,7 +31,7 @@ from ingest.domain import AccessScope
 from ingest.errors import KBError
 from ingest.metadata import MetadataOverrides
 from ingest.pipeline import FileOutcome, Status, discover
-from ingest.store import SearchFilters, SearchMode
+from ingest.store import SearchFilters, SearchMode, store_identity
 from service.config import Settings
 
 app = typer.Typer(
@@ -56,8 +56,7 @@ def _running_service(settings: Settings) -> str | None:
         health = httpx.get(f"{url}/healthz", timeout=1.0).json()
     except (httpx.HTTPError, ValueError):
         return None
-    store = str(health.get("store", ""))
-    return url if store.endswith(str(settings.store.path.resolve())) else None
+    return url if health.get("store_id") == store_identity(settings.store) else None
 
 
 def _fail(exc: KBError) -> None:

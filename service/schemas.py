@@ -174,8 +174,10 @@ class DecisionOut(BaseModel):
 
 
 class Health(BaseModel):
+    """Liveness without document data: no counts, no paths."""
+
     status: str
-    store: str
-    points: int
+    store: str = Field(description="Store backend (edge, server, local).")
+    store_id: str = Field(description="Opaque id of the store; `kb` matches it to find a running service.")
     embedder: str
     llm: str

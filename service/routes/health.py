@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ingest.domain import AccessScope
+from ingest.store import store_identity
 from service.deps import ServicesDep
 from service.schemas import Health
 
@@ -13,8 +13,8 @@ router = APIRouter(tags=["health"])
 def healthz(services: ServicesDep) -> Health:
     return Health(
         status="ok",
-        store=f"{services.store.name}:{services.settings.store.path.resolve()}",
-        points=services.store.count(AccessScope.everything()),
+        store=services.settings.store.backend,
+        store_id=store_identity(services.settings.store),
         embedder=services.embedder.name,
         llm=services.llm_name,
     )
