@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from ingest.domain import AccessScope
-
 import json
 import re
 from collections.abc import Iterator
@@ -12,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from ingest.domain import AccessScope
 from service.app import create_app
 from service.config import Settings
 from tests.conftest import CORPUS, DATASETS
