@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
@@ -57,7 +57,8 @@ LIGHT_WORDS = frozenset(
     beträgt betragen betrug betrugen liegt liegen lag lagen gibt geben gab gaben gilt gelten galt erfolgt
     erfolgen erfolgte insgesamt jeweils rund circa ca ungefähr genau hierbei dabei daher somit demnach
     seinen seiner seinem seines ihren ihrem ihrer ihres unsere unser mindestens höchstens maximal
-    knapp fast nahezu bereits
+    knapp fast nahezu bereits fand findet finden statt stattfinden stattgefunden regelt regeln geregelt
+    besagt vorgesehen festgelegt
     """.split()  # noqa: SIM905
 )
 
@@ -119,7 +120,7 @@ def _lemma(token: str) -> str:
     """Case-folded token without one inflection ending: "Bundestages" → "bundestag", "Jahre" → "jahr"."""
     word = _fold(token)
     for ending in _INFLECTIONS:
-        if word.endswith(ending) and len(word) - len(ending) >= 4:
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
             return word[: -len(ending)]
     return word
 
@@ -258,6 +259,18 @@ class Fact:
 class _Number:
     value: str
     ordinal: bool | None  # None: digits, which read either way ("4." ends many sentences)
+    unit: str | None = None  # lemma of the noun counted: "vier Jahre" → "jahr"; "40 %" → "prozent"
+
+    def matches(self, other: _Number) -> bool:
+        """Same value; ordinal is not cardinal when both are words ("vier" is not "vierte"); same unit when
+        both name one, a compound counting as its last part ("Lebensjahr" counts years)."""
+        if self.value != other.value:
+            return False
+        if self.ordinal is not None and other.ordinal is not None and self.ordinal != other.ordinal:
+            return False
+        if self.unit is None or other.unit is None:
+            return True
+        return self.unit.endswith(other.unit) or other.unit.endswith(self.unit)
 
 
 _MONTHS = {
@@ -302,16 +315,16 @@ _LEGAL_REF = re.compile(
 # Heads of named bodies: a capitalised word ending in one of these is a name that must match as a whole
 # ("Bundestag" is not "Bundesrat", though both stem to "bundes").
 _BODY_HEADS = (
-    "tag", "rat", "regierung", "ministerium", "präsident", "präsidentin", "kanzler", "kanzlerin",
+    "bundestag", "landtag", "kreistag", "bundesrat", "gemeinderat", "stadtrat", "kreisrat", "beirat",
+    "planungsrat", "personalrat", "betriebsrat", "aufsichtsrat", "verwaltungsrat", "ältestenrat",
+    "ortschaftsrat", "bezirksrat", "ministerrat", "ethikrat", "regierung", "ministerium", "präsident", "präsidentin", "kanzler", "kanzlerin",
     "versammlung", "gericht", "amt", "behörde", "kommission", "parlament", "kammer", "verband", "senat",
     "ausschuss", "bürgermeister", "bürgermeisterin", "minister", "ministerin", "verwaltung", "landkreis",
     "bundeswehr", "beauftragte", "beauftragter",
 )  # fmt: skip
 # Words with a body head ending that name no body.
 _NOT_BODIES = frozenset(
-    "beamt beamte vortag folgetag alltag betrag vertrag beitrag antrag auftrag apparat referat vorrat heirat "
-    "zierat sonntag montag dienstag mittwoch donnerstag freitag samstag feiertag stichtag werktag "
-    "gesamt tag rat amt demokrat bürokrat technokrat pirat hausrat unrat".split()  # noqa: SIM905
+    "beamt beamte gesamt amt".split()  # noqa: SIM905
 )
 # After these words a capitalised word is a name: "Stadt Karlsruhe", "Herr Müller", "Landkreis Göppingen".
 _NAME_CUES = frozenset(
@@ -414,6 +427,28 @@ def _amounts(text: str) -> list[tuple[int, int, str, str]]:
     return found
 
 
+# "ein"/"eine" count only before a unit of time or a fraction ("auf ein Jahr", "ein Drittel"); elsewhere
+# they are articles.
+_ONE = re.compile(
+    r"(?<![\w])(?:ein|eine|einen|einem|einer|eines)\s+(?=(?:Jahr|Jahre|Jahres|Monat|Monats|Woche|Tag|Tage|Tages|"
+    r"Stunde|Minute|Sekunde|Drittel|Viertel|Fünftel|Zehntel|Mal)\b)",
+    re.IGNORECASE,
+)
+_UNIT = re.compile(r"\s*(%|[A-ZÄÖÜ][A-Za-zÄÖÜäöüß]+(?:-[A-Za-zÄÖÜäöüß]+)*)")
+
+
+def _unit_after(text: str, end: int) -> str | None:
+    match = _UNIT.match(text, end)
+    if match is None:
+        return None
+    word = match.group(1)
+    if word == "%" or _fold(word) == "prozent":
+        return "prozent"
+    if _is_stopword(word) or _number_value(word) is not None or _fold(word).rstrip(".") in _SCALES:
+        return None
+    return _lemma(word.rsplit("-", 1)[-1])
+
+
 def _numbers(text: str) -> list[tuple[str, _Number]]:
     """(as written, value) of every quantity in `text`; scaled numbers ("2,5 Millionen") by their value."""
     found: list[tuple[str, _Number]] = []
@@ -421,16 +456,18 @@ def _numbers(text: str) -> list[tuple[str, _Number]]:
     for m in _SCALED.finditer(text):
         value = _scaled(m.group(1), m.group(2))
         if value is not None:
-            found.append((m.group(0), _Number(value, None)))
+            found.append((m.group(0), _Number(value, None, _unit_after(text, m.end()))))
             spans.append((m.start(), m.end()))
     rest = _blank(text, spans)
     for m in _NUMERAL_TOKEN.finditer(rest):
         value = _decimal(m.group(1))
         if value is not None:
-            found.append((m.group(0), _Number(_key(value), None)))
+            found.append((m.group(0), _Number(_key(value), None, _unit_after(rest, m.end()))))
     for m in _LETTERS.finditer(rest):
         if "-" not in m.group(0) and (number := _number_value(m.group(0))) is not None:
-            found.append((m.group(0), number))
+            found.append((m.group(0), replace(number, unit=_unit_after(rest, m.end()))))
+    for m in _ONE.finditer(rest):
+        found.append((m.group(0).strip(), _Number("1", False, _unit_after(rest, m.end()))))
     return found
 
 
@@ -560,13 +597,16 @@ class Evidence:
             lemmas=frozenset(lemmas),
         )
 
+    def has_term(self, key: str, written: str) -> bool:
+        """A content term by its stem, or a word as the last part of a compound of the passage: German
+        compounds end in their head ("Angriff" in "Überraschungsangriff", "Budget" in "Pilotbudget")."""
+        if key in self.terms:
+            return True
+        lemma = _lemma(written)
+        return not key.startswith("#") and len(lemma) >= 4 and any(word.endswith(lemma) for word in self.lemmas)
+
     def has_number(self, number: _Number) -> bool:
-        """Same value, and ordinal matches ordinal when both are words ("vier" is not "vierte")."""
-        return any(
-            other.value == number.value
-            and (number.ordinal is None or other.ordinal is None or other.ordinal == number.ordinal)
-            for other in self.numbers
-        )
+        return any(number.matches(other) for other in self.numbers)
 
 
 @dataclass(frozen=True)
@@ -595,7 +635,7 @@ class Claim:
         quantities = _blank(rest, [m.span() for m in _LABEL.finditer(rest)])
         numbers: list[tuple[Fact, _Number]] = []
         for written, number in _numbers(quantities):
-            key = number.value + ("." if number.ordinal else "")
+            key = number.value + ("." if number.ordinal else "") + (f" {number.unit}" if number.unit else "")
             numbers.append((Fact(FactKind.NUMBER, written, key), number))
         names = [Fact(FactKind.NAME, written, lemma) for written, lemma in _names(text, law_words)]
         return cls(
@@ -650,14 +690,14 @@ def check_statement(statement: str | Claim, passage: str | Evidence, *, min_supp
     for fact, number in claim.numbers:
         if not evidence.has_number(number):
             missing.append(fact)
-    found = [key for key in claim.terms if key in evidence.terms]
+    found = [key for key, written in claim.terms.items() if evidence.has_term(key, written)]
     share = len(found) / len(claim.terms) if claim.terms else 1.0
     required = 1.0 if claim.short else min_support
     if claim.short:
         missing += [
             Fact(FactKind.WORD, written, key)
             for key, written in claim.terms.items()
-            if key not in evidence.terms and not key.startswith("#")
+            if not key.startswith("#") and not evidence.has_term(key, written)
         ]
     supported = not missing and share >= required
     return Verdict(supported, share, required, claim.short, tuple(_unique(missing)))
