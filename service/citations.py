@@ -260,17 +260,22 @@ class _Number:
     value: str
     ordinal: bool | None  # None: digits, which read either way ("4." ends many sentences)
     unit: str | None = None  # lemma of the noun counted: "vier Jahre" → "jahr"; "40 %" → "prozent"
+    # Without a unit: the nouns shortly after ("des fünften auf die Verkündung folgenden Kalenderjahres").
+    nearby: tuple[str, ...] = ()
 
     def matches(self, other: _Number) -> bool:
-        """Same value; ordinal is not cardinal when both are words ("vier" is not "vierte"); same unit when
-        both name one, a compound counting as its last part ("Lebensjahr" counts years)."""
+        """Does `other` (in a passage) support this number (of a statement)? Same value; ordinal is not
+        cardinal when both are words ("vier" is not "vierte"); when this counts a noun, `other` counts the
+        same one, a compound counting as its last part ("Lebensjahr" counts years). "Länder mit mehr als
+        zwei Millionen Einwohnern haben vier" does not say "vier Jahre"."""
         if self.value != other.value:
             return False
         if self.ordinal is not None and other.ordinal is not None and self.ordinal != other.ordinal:
             return False
-        if self.unit is None or other.unit is None:
+        if self.unit is None:
             return True
-        return self.unit.endswith(other.unit) or other.unit.endswith(self.unit)
+        units = (other.unit,) if other.unit else other.nearby
+        return any(self.unit.endswith(unit) or unit.endswith(self.unit) for unit in units)
 
 
 _MONTHS = {
@@ -450,25 +455,50 @@ def _unit_after(text: str, end: int) -> str | None:
 
 
 def _numbers(text: str) -> list[tuple[str, _Number]]:
-    """(as written, value) of every quantity in `text`; scaled numbers ("2,5 Millionen") by their value."""
-    found: list[tuple[str, _Number]] = []
+    """(as written, value) of every quantity in `text`; scaled numbers ("2,5 Millionen") by their value.
+
+    A number without a noun of its own takes the unit of the number that follows it closely: "frühestens
+    sechsundvierzig, spätestens achtundvierzig Monate" counts months twice.
+    """
+    found: list[tuple[int, str, _Number]] = []
     spans: list[tuple[int, int]] = []
     for m in _SCALED.finditer(text):
         value = _scaled(m.group(1), m.group(2))
         if value is not None:
-            found.append((m.group(0), _Number(value, None, _unit_after(text, m.end()))))
+            found.append((m.start(), m.group(0), _Number(value, None, _unit_after(text, m.end()))))
             spans.append((m.start(), m.end()))
     rest = _blank(text, spans)
     for m in _NUMERAL_TOKEN.finditer(rest):
         value = _decimal(m.group(1))
         if value is not None:
-            found.append((m.group(0), _Number(_key(value), None, _unit_after(rest, m.end()))))
+            found.append((m.start(), m.group(0), _Number(_key(value), None, _unit_after(rest, m.end()))))
     for m in _LETTERS.finditer(rest):
         if "-" not in m.group(0) and (number := _number_value(m.group(0))) is not None:
-            found.append((m.group(0), replace(number, unit=_unit_after(rest, m.end()))))
+            found.append((m.start(), m.group(0), replace(number, unit=_unit_after(rest, m.end()))))
     for m in _ONE.finditer(rest):
-        found.append((m.group(0).strip(), _Number("1", False, _unit_after(rest, m.end()))))
-    return found
+        found.append((m.start(), m.group(0).strip(), _Number("1", False, _unit_after(rest, m.end()))))
+    found.sort(key=lambda item: item[0])
+    for i in range(len(found) - 2, -1, -1):
+        start, written, number = found[i]
+        following_start, _, following = found[i + 1]
+        between = text[start + len(written) : following_start]
+        if number.unit is None and following.unit and _ELLIPSIS.fullmatch(between):
+            found[i] = (start, written, replace(number, unit=following.unit))
+    for i, (start, written, number) in enumerate(found):
+        if number.unit is None:
+            after = re.split(r"[.;:!?()]", text[start + len(written) : start + len(written) + _NEARBY_CHARS])[0]
+            nouns = [w for w in _LETTERS.findall(after) if w[0].isupper() and not _is_stopword(w)]
+            nearby = tuple(_lemma(w.rsplit("-", 1)[-1]) for w in nouns[:_NEARBY_NOUNS])
+            found[i] = (start, written, replace(number, nearby=nearby))
+    return [(written, number) for _, written, number in found]
+
+
+_NEARBY_CHARS = 80
+_NEARBY_NOUNS = 3
+
+
+# What may stand between two numbers that share one noun: ", spätestens", " bis ", " oder ", " und ".
+_ELLIPSIS = re.compile(r"\s*(?:,|bis|oder|und|-|–)?\s*(?:[a-zäöüß]+\s+){0,2}")
 
 
 def _is_acronym(token: str) -> bool:
