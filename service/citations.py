@@ -301,7 +301,15 @@ _SCALE = r"(?:Tsd\.|Tausend|Mio\.|Millionen|Million|Mrd\.|Milliarden|Milliarde)"
 _CURRENCY = r"(?:Euro|EUR|€)"
 _AMOUNT_PATTERNS = (
     re.compile(
-        r"(?<![\w.,])(" + _NUMERAL + r"|" + _NUMBER_WORD + r")\s*(" + _SCALE + r")?\s*" + _CURRENCY + r"(?![\w])"
+        r"(?<![\w.,])("
+        + _NUMERAL
+        + r"|"
+        + _NUMBER_WORD
+        + r")\s*("
+        + _SCALE
+        + r")?\s*"
+        + _CURRENCY
+        + r"(?![\w])"
     ),
     re.compile(r"(?<![\w])" + _CURRENCY + r"\s*(" + _NUMERAL + r")\s*(" + _SCALE + r")?(?![\w])"),
 )
@@ -309,7 +317,8 @@ _SCALED = re.compile(r"(?<![\w.,])(" + _NUMERAL + r"|" + _NUMBER_WORD + r")\s+("
 # Numbers that label rather than count: "(4)", "Abs. 4", "Nr. 4", "§ 4", "Art 39", "TOP 3", "Seite 4".
 _LABEL = re.compile(
     r"\(\d+[a-z]?\)|(?<![\w])(?:§§?|Artt?\.?|Artikels?|Abs\.?|Abs[aä]tz(?:es|en|e)?|S[aä]tz(?:es|en|e)?|S\.|"
-    r"Nrn?\.?|Nummern?|Ziff\.?|Ziffern?|lit\.|TOP|Top|Seiten?|Anlagen?|Kapitels?|Kap\.|Punkte?s?)\s*\d+[a-z]?(?:\s*(?:,|und|bis|-)\s*\d+[a-z]?)*(?![\d])"
+    r"Nrn?\.?|Nummern?|Ziff\.?|Ziffern?|lit\.|TOP|Top|Seiten?|Anlagen?|Kapitels?|Kap\.|Punkte?s?)"
+    r"\s*\d+[a-z]?(?:\s*(?:,|und|bis|-)\s*\d+[a-z]?)*(?![\d])"
 )
 _NUMERAL_TOKEN = re.compile(r"(?<![\w,.])(" + _NUMERAL + r")(\.?)(?![\d])")
 _LETTERS = re.compile(r"[A-Za-zÄÖÜäöüß]+(?:-[A-Za-zÄÖÜäöüß]+)*")
@@ -322,7 +331,8 @@ _LEGAL_REF = re.compile(
 _BODY_HEADS = (
     "bundestag", "landtag", "kreistag", "bundesrat", "gemeinderat", "stadtrat", "kreisrat", "beirat",
     "planungsrat", "personalrat", "betriebsrat", "aufsichtsrat", "verwaltungsrat", "ältestenrat",
-    "ortschaftsrat", "bezirksrat", "ministerrat", "ethikrat", "regierung", "ministerium", "präsident", "präsidentin", "kanzler", "kanzlerin",
+    "ortschaftsrat", "bezirksrat", "ministerrat", "ethikrat", "regierung", "ministerium", "präsident",
+    "präsidentin", "kanzler", "kanzlerin",
     "versammlung", "gericht", "amt", "behörde", "kommission", "parlament", "kammer", "verband", "senat",
     "ausschuss", "bürgermeister", "bürgermeisterin", "minister", "ministerin", "verwaltung", "landkreis",
     "bundeswehr", "beauftragte", "beauftragter",
@@ -463,9 +473,9 @@ def _numbers(text: str) -> list[tuple[str, _Number]]:
     found: list[tuple[int, str, _Number]] = []
     spans: list[tuple[int, int]] = []
     for m in _SCALED.finditer(text):
-        value = _scaled(m.group(1), m.group(2))
-        if value is not None:
-            found.append((m.start(), m.group(0), _Number(value, None, _unit_after(text, m.end()))))
+        scaled = _scaled(m.group(1), m.group(2))
+        if scaled is not None:
+            found.append((m.start(), m.group(0), _Number(scaled, None, _unit_after(text, m.end()))))
             spans.append((m.start(), m.end()))
     rest = _blank(text, spans)
     for m in _NUMERAL_TOKEN.finditer(rest):
@@ -486,7 +496,9 @@ def _numbers(text: str) -> list[tuple[str, _Number]]:
             found[i] = (start, written, replace(number, unit=following.unit))
     for i, (start, written, number) in enumerate(found):
         if number.unit is None:
-            after = re.split(r"[.;:!?()]", text[start + len(written) : start + len(written) + _NEARBY_CHARS])[0]
+            after = re.split(r"[.;:!?()]", text[start + len(written) : start + len(written) + _NEARBY_CHARS])[
+                0
+            ]
             nouns = [w for w in _LETTERS.findall(after) if w[0].isupper() and not _is_stopword(w)]
             nearby = tuple(_lemma(w.rsplit("-", 1)[-1]) for w in nouns[:_NEARBY_NOUNS])
             found[i] = (start, written, replace(number, nearby=nearby))
@@ -529,7 +541,12 @@ def _names(text: str, law_words: set[str]) -> list[tuple[str, str]]:
         previous = words[i - 1] if i > 0 else None
         following = words[i + 1] if i + 1 < len(words) else None
         cued = previous is not None and _fold(previous.group(0)) in _NAME_CUES and token[0].isupper()
-        if _is_acronym(token) or _is_body(token) or cued or _in_capitalised_run(text, previous, match, following):
+        if (
+            _is_acronym(token)
+            or _is_body(token)
+            or cued
+            or _in_capitalised_run(text, previous, match, following)
+        ):
             found.append((token, _lemma(token)))
     return found
 
@@ -543,7 +560,7 @@ def _capitalised_word(match: re.Match[str] | None) -> bool:
 
 
 def _sentence_initial(text: str, match: re.Match[str]) -> bool:
-    before = text[: match.start()].rstrip(" „\"(")
+    before = text[: match.start()].rstrip(' „"(')
     return not before or before[-1] in ".!?:;\n"
 
 
@@ -616,7 +633,9 @@ class Evidence:
         refs = (_LegalRef.parse(ref) for ref in extract_legal_refs(passage))
         terms = set(statement_terms(passage))
         # Parts of compounds written with a hyphen are words of the passage too ("GPU-Cluster" → "Cluster").
-        terms.update(_stem(part) for token in _LETTERS.findall(passage) if "-" in token for part in token.split("-"))
+        terms.update(
+            _stem(part) for token in _LETTERS.findall(passage) if "-" in token for part in token.split("-")
+        )
         return cls(
             text=passage,
             terms=frozenset(terms),
@@ -633,7 +652,9 @@ class Evidence:
         if key in self.terms:
             return True
         lemma = _lemma(written)
-        return not key.startswith("#") and len(lemma) >= 4 and any(word.endswith(lemma) for word in self.lemmas)
+        return (
+            not key.startswith("#") and len(lemma) >= 4 and any(word.endswith(lemma) for word in self.lemmas)
+        )
 
     def has_number(self, number: _Number) -> bool:
         return any(number.matches(other) for other in self.numbers)

@@ -27,6 +27,8 @@ SCOTLAND = "xquad-de/corpus/42-scottish-parliament.md"
 OIL = "xquad-de/corpus/13-1973-oil-crisis.md"
 APOLLO = "xquad-de/corpus/14-apollo-program.md"
 BOWL = "xquad-de/corpus/00-super-bowl-50.md"
+PANTHERS = "Die Verteidigung der Panthers gab nur 308"
+BRONCOS = "Die Broncos besiegten die Pittsburgh"
 MIN_SUPPORT = 0.5  # the service's default (AnswerSettings.min_support)
 WINDOW = 1500  # characters of a long block kept around an anchor, about one chunk
 
@@ -107,9 +109,11 @@ CASES = [
     Case(OZG, "fünften auf die Verkündung", "Die Frist endet mit Ablauf des vierten Kalenderjahres nach "
          "der Verkündung.", False),
     Case(OZG, "ein einheitliches Organisationskonto", "Das Bundesministerium des Innern bestimmt durch "
-         "Rechtsverordnung mit Zustimmung des Bundesrates, welche Stellen ein Organisationskonto bereitstellen.", True),
+         "Rechtsverordnung mit Zustimmung des Bundesrates, welche Stellen ein Organisationskonto "
+         "bereitstellen.", True),
     Case(OZG, "ein einheitliches Organisationskonto", "Das Bundesministerium des Innern bestimmt durch "
-         "Rechtsverordnung mit Zustimmung des Bundestages, welche Stellen ein Organisationskonto bereitstellen.", False),
+         "Rechtsverordnung mit Zustimmung des Bundestages, welche Stellen ein Organisationskonto "
+         "bereitstellen.", False),
     Case(EGOVG, "zusätzlich durch eine De-Mail-Adresse", "Jede Behörde des Bundes muss den elektronischen "
          "Zugang zusätzlich über eine De-Mail-Adresse eröffnen.", True),
     Case(EGOVG, "Jede Behörde ist verpflichtet, auch einen Zugang", "Jede Behörde des Bundes muss den "
@@ -145,15 +149,15 @@ CASES = [
     Case(APOLLO, "am Morgen des 27. Januar 1967", "Der Bodentest begann am 27. Juni 1967.", False),
     Case(APOLLO, "am Morgen des 27. Januar 1967", "Das Feuer breitete sich in einer Atmosphäre mit 100 % "
          "Sauerstoff aus.", True),
-    Case(BOWL, "Die Verteidigung der Panthers gab nur 308", "Kawann Short führte das Team mit 11 Sacks an.", True),
-    Case(BOWL, "Die Verteidigung der Panthers gab nur 308", "Kawann Short führte das Team mit 12 Sacks an.", False),
-    Case(BOWL, "Die Verteidigung der Panthers gab nur 308", "Kurt Coleman fing sieben Interceptions.", True),
-    Case(BOWL, "Die Verteidigung der Panthers gab nur 308", "Kurt Coleman fing siebzehn Interceptions.", False),
-    Case(BOWL, "Die Verteidigung der Panthers gab nur 308", "Kuechly fing vierzehn Pässe ab.", False),
-    Case(BOWL, "Die Verteidigung der Panthers gab nur 308", "Die Verteidigung der Panthers ließ nur 308 Punkte zu.", True),
-    Case(BOWL, "Die Broncos besiegten die Pittsburgh", "Die Verteidigung der Panthers ließ nur 308 Punkte zu.", False),
-    Case(BOWL, "Die Broncos besiegten die Pittsburgh", "Die Broncos schlugen die Pittsburgh Steelers 23-16.", True),
-    Case(BOWL, "Die Broncos besiegten die Pittsburgh", "Die Broncos schlugen die Baltimore Ravens 23-16.", False),
+    Case(BOWL, PANTHERS, "Kawann Short führte das Team mit 11 Sacks an.", True),
+    Case(BOWL, PANTHERS, "Kawann Short führte das Team mit 12 Sacks an.", False),
+    Case(BOWL, PANTHERS, "Kurt Coleman fing sieben Interceptions.", True),
+    Case(BOWL, PANTHERS, "Kurt Coleman fing siebzehn Interceptions.", False),
+    Case(BOWL, PANTHERS, "Kuechly fing vierzehn Pässe ab.", False),
+    Case(BOWL, PANTHERS, "Die Verteidigung der Panthers ließ nur 308 Punkte zu.", True),
+    Case(BOWL, BRONCOS, "Die Verteidigung der Panthers ließ nur 308 Punkte zu.", False),
+    Case(BOWL, BRONCOS, "Die Broncos schlugen die Pittsburgh Steelers 23-16.", True),
+    Case(BOWL, BRONCOS, "Die Broncos schlugen die Baltimore Ravens 23-16.", False),
 ]  # fmt: skip
 
 
