@@ -316,7 +316,7 @@ _AMOUNT_PATTERNS = (
 _SCALED = re.compile(r"(?<![\w.,])(" + _NUMERAL + r"|" + _NUMBER_WORD + r")\s+(" + _SCALE + r")(?![\w])")
 # Numbers that label rather than count: "(4)", "Abs. 4", "Nr. 4", "§ 4", "Art 39", "TOP 3", "Seite 4".
 _LABEL = re.compile(
-    r"\(\d+[a-z]?\)|(?<![\w])(?:§§?|Artt?\.?|Artikels?|Abs\.?|Abs[aä]tz(?:es|en|e)?|S[aä]tz(?:es|en|e)?|S\.|"
+    r"\(\d{1,2}[a-z]?\)|(?<![\w])(?:§§?|Artt?\.?|Artikels?|Abs\.?|Abs[aä]tz(?:es|en|e)?|S[aä]tz(?:es|en|e)?|S\.|"
     r"Nrn?\.?|Nummern?|Ziff\.?|Ziffern?|lit\.|TOP|Top|Seiten?|Anlagen?|Kapitels?|Kap\.|Punkte?s?)"
     r"\s*\d+[a-z]?(?:\s*(?:,|und|bis|-)\s*\d+[a-z]?)*(?![\d])"
 )
@@ -483,8 +483,11 @@ def _numbers(text: str) -> list[tuple[str, _Number]]:
         if value is not None:
             found.append((m.start(), m.group(0), _Number(_key(value), None, _unit_after(rest, m.end()))))
     for m in _LETTERS.finditer(rest):
-        if "-" not in m.group(0) and (number := _number_value(m.group(0))) is not None:
-            found.append((m.start(), m.group(0), replace(number, unit=_unit_after(rest, m.end()))))
+        head, hyphen, _ = m.group(0).partition("-")
+        if (number := _number_value(head)) is None:
+            continue
+        unit = None if hyphen else _unit_after(rest, m.end())  # "sechs-malige": a number, no noun counted
+        found.append((m.start(), head, replace(number, unit=unit)))
     for m in _ONE.finditer(rest):
         found.append((m.start(), m.group(0).strip(), _Number("1", False, _unit_after(rest, m.end()))))
     found.sort(key=lambda item: item[0])
@@ -628,8 +631,11 @@ class Evidence:
         numbers = {number for _, number in _numbers(quantities)}
         lemmas: set[str] = set()
         for token in _LETTERS.findall(passage):
-            lemmas.add(_lemma(token))
-            lemmas.update(_lemma(part) for part in token.split("-") if part)
+            # "Schwarz-Gelb-Färbung" holds "Schwarz-Gelb", "Gelb-Färbung", "Schwarz", … as written names.
+            parts = token.split("-")
+            lemmas.update(
+                _lemma("-".join(parts[i:j])) for i in range(len(parts)) for j in range(i + 1, len(parts) + 1)
+            )
         refs = (_LegalRef.parse(ref) for ref in extract_legal_refs(passage))
         terms = set(statement_terms(passage))
         # Parts of compounds written with a hyphen are words of the passage too ("GPU-Cluster" → "Cluster").
@@ -647,13 +653,19 @@ class Evidence:
         )
 
     def has_term(self, key: str, written: str) -> bool:
-        """A content term by its stem, or a word as the last part of a compound of the passage: German
-        compounds end in their head ("Angriff" in "Überraschungsangriff", "Budget" in "Pilotbudget")."""
-        if key in self.terms:
-            return True
+        """The share rule: a content term by its crude stem, or as a compound's head (`has_word`)."""
+        return key in self.terms or (not key.startswith("#") and self.has_word(written))
+
+    def has_word(self, written: str) -> bool:
+        """A word by its lemma, as the last part of a compound of the passage (German compounds end in their
+        head: "Angriff" in "Überraschungsangriff", "Budget" in "Pilotbudget"), or as the base of a derived
+        word ("Vorsitz" in "Vorsitzender", "vorberaten" in "Vorberatungen"). Stricter than the 6-letter
+        stem, which lets "Kohlenmonoxid" pass for "Kohlenstoff"."""
         lemma = _lemma(written)
-        return (
-            not key.startswith("#") and len(lemma) >= 4 and any(word.endswith(lemma) for word in self.lemmas)
+        if lemma in self.lemmas:
+            return True
+        return len(lemma) >= 4 and any(
+            word.endswith(lemma) or (len(lemma) >= 5 and word.startswith(lemma)) for word in self.lemmas
         )
 
     def has_number(self, number: _Number) -> bool:
@@ -748,7 +760,7 @@ def check_statement(statement: str | Claim, passage: str | Evidence, *, min_supp
         missing += [
             Fact(FactKind.WORD, written, key)
             for key, written in claim.terms.items()
-            if not key.startswith("#") and not evidence.has_term(key, written)
+            if not key.startswith("#") and not evidence.has_word(written)
         ]
     supported = not missing and share >= required
     return Verdict(supported, share, required, claim.short, tuple(_unique(missing)))
