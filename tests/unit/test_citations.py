@@ -1,6 +1,17 @@
 from __future__ import annotations
 
-from service.citations import parse_markers, render_with_markers, strip_markers, support, verify
+from service.citations import (
+    SHORT_TERMS,
+    Claim,
+    FactKind,
+    check_statement,
+    judge,
+    parse_markers,
+    render_with_markers,
+    strip_markers,
+    support,
+    verify,
+)
 
 GPU = "Der Verband fordert einen GPU-Cluster mit mindestens 16 GPUs mit je 80 GB Speicher."
 BUDGET = "Das Pilotbudget wird auf 320.000 EUR erhöht. Abstimmungsergebnis: einstimmig."
@@ -55,3 +66,106 @@ def test_no_reattribution_when_no_passage_supports_the_statement() -> None:
     assert (
         verify("Das Pilotbudget beträgt 320.000 EUR.", [1], [GPU, BUDGET], 0.5, reattribute=False).valid == ()
     )
+
+
+# --- The checker's facts: whole tokens, normalised --------------------------------------------------------
+
+WAHL = "Der Bundestag wird auf vier Jahre gewählt. Wählbar ist, wer das vierzigste Lebensjahr vollendet hat."
+
+
+def _facts(statement: str, kind: FactKind) -> list[str]:
+    return [fact.key for fact in Claim.of(statement).facts if fact.kind is kind]
+
+
+def test_number_words_and_digits_are_one_number_and_never_match_by_prefix() -> None:
+    assert _facts("vier Jahre", FactKind.NUMBER) == ["4 jahr"]
+    assert _facts("4 Jahre", FactKind.NUMBER) == ["4 jahr"]
+    assert _facts("sechsundvierzig Monate", FactKind.NUMBER) == ["46 monat"]
+    assert _facts("zweihundert Stellen", FactKind.NUMBER) == ["200 stell"]
+    assert _facts("das vierte Mal", FactKind.NUMBER) == ["4. mal"]
+    assert _facts("das vierzigste Lebensjahr", FactKind.NUMBER) == ["40. lebensjahr"]
+    assert check_statement("4 Jahre", "auf vier Jahre", min_support=0.5).supported
+    assert not check_statement("vier Jahre", "das vierzigste Jahr", min_support=0.5).supported
+    assert not check_statement("vier Jahre", "im vierten Jahr", min_support=0.5).supported
+    assert check_statement("das 40. Lebensjahr", "das vierzigste Lebensjahr", min_support=0.5).supported
+
+
+def test_a_number_counting_a_noun_needs_that_noun_in_the_passage() -> None:
+    votes = (
+        "Länder mit mehr als zwei Millionen Einwohnern haben vier, Länder mit mehr Einwohnern fünf. Jahre."
+    )
+    assert not check_statement("vier Jahre", votes, min_support=0.5).supported
+    assert check_statement(
+        "48 Monate", "frühestens sechsundvierzig, spätestens achtundvierzig Monate", min_support=0.5
+    ).supported
+    assert not check_statement(
+        "4 Wochen", "nach Absatz 4 sind Wochen zu zählen (4)", min_support=0.5
+    ).supported
+
+
+def test_dates_match_in_any_spelling_and_fail_on_one_token() -> None:
+    assert _facts("am 1. März 2025", FactKind.DATE) == ["2025-03-01"]
+    assert _facts("am 01.03.2025", FactKind.DATE) == ["2025-03-01"]
+    assert _facts("im März 2025", FactKind.DATE) == ["2025-03"]
+    passage = "Die Sitzung fand am 1. März 2025 im Rathaus statt."
+    assert check_statement("Die Sitzung war am 01.03.2025.", passage, min_support=0.5).supported
+    assert check_statement("Die Sitzung war im März 2025.", passage, min_support=0.5).supported
+    assert not check_statement("Die Sitzung war am 1. März 2024.", passage, min_support=0.5).supported
+    assert not check_statement("Die Sitzung war am 2. März 2025.", passage, min_support=0.5).supported
+
+
+def test_amounts_match_by_value_and_currency() -> None:
+    assert _facts("2,5 Mio. Euro", FactKind.AMOUNT) == ["2500000 EUR"]
+    assert _facts("2.500.000 €", FactKind.AMOUNT) == ["2500000 EUR"]
+    assert _facts("EUR 250.000", FactKind.AMOUNT) == ["250000 EUR"]
+    passage = "Für das Projekt stehen 2,5 Millionen Euro bereit."
+    assert check_statement("Das Projekt hat 2.500.000 € bereit.", passage, min_support=0.5).supported
+    assert not check_statement("Das Projekt hat 250.000 Euro bereit.", passage, min_support=0.5).supported
+
+
+def test_legal_references_match_in_canonical_form() -> None:
+    assert _facts("Nach § 3 Absatz 2 OZG", FactKind.LEGAL_REF) == ["§ 3 Abs. 2 OZG"]
+    passage = "§ 3 Abs. 2 OZG verpflichtet Bund und Länder zu Nutzerkonten."
+    assert check_statement(
+        "§ 3 Absatz 2 OZG verpflichtet zu Nutzerkonten.", passage, min_support=0.5
+    ).supported
+    assert not check_statement(
+        "§ 3 Abs. 3 OZG verpflichtet zu Nutzerkonten.", passage, min_support=0.5
+    ).supported
+    assert not check_statement(
+        "§ 4 Abs. 2 OZG verpflichtet zu Nutzerkonten.", passage, min_support=0.5
+    ).supported
+    assert not check_statement(
+        "§ 3 Abs. 2 EGovG verpflichtet zu Nutzerkonten.", passage, min_support=0.5
+    ).supported
+
+
+def test_named_bodies_and_names_match_whole_words() -> None:
+    assert "bundestag" in _facts("Der Bundestag tagt.", FactKind.NAME)
+    assert "karlsruh" in _facts("Die Stadt Karlsruhe zahlt.", FactKind.NAME)
+    assert "ak" in _facts("Der AK KI tagt.", FactKind.NAME)
+    passage = "Der Bundesrat fasst seine Beschlüsse mit der Mehrheit seiner Stimmen."
+    assert check_statement(
+        "Der Bundesrat beschließt mit Mehrheit.", passage + " beschließt", min_support=0.5
+    ).supported
+    assert not check_statement(
+        "Der Bundestag fasst Beschlüsse mit Mehrheit.", passage, min_support=0.5
+    ).supported
+
+
+def test_short_statements_need_every_content_word() -> None:
+    passage = "Der Präsident des Bundestages wird gewählt. Die Amtszeit dauert fünf Jahre."
+    assert Claim.of("Wahlperiode vier Jahre").short and SHORT_TERMS == 4
+    verdict = check_statement("Amtszeit Abgeordnete", passage, min_support=0.5)
+    assert not verdict.supported and verdict.required_share == 1.0
+    assert [fact.text for fact in verdict.missing] == ["Abgeordnete"]
+    long = "Die Amtszeit des gewählten Präsidenten dauert nach dem Gesetz fünf lange Jahre."
+    assert not Claim.of(long).short and check_statement(long, passage, min_support=0.5).supported
+
+
+def test_judge_reports_per_passage_and_why() -> None:
+    judgement = judge(
+        "vier Jahre", ["Der Bundestag wird auf vier Jahre gewählt.", WAHL.split(". ")[1]], min_support=0.5
+    )
+    assert judgement.supported and judgement.supporting == (0,)
+    assert judgement.verdicts[1].reasons == ("Zahl „vier“ fehlt in der Quelle",)
