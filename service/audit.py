@@ -201,9 +201,9 @@ def note(
     query: str | None = None,
     doc_id: str | None = None,
     hits: Iterable[ScoredChunk] = (),
-    changed: Iterable[tuple[str, str]] = (),
+    points: Iterable[tuple[str, str]] = (),
 ) -> None:
-    """Report what the current request read (`hits`) or changed (`changed`: point id, revision pairs)."""
+    """Report what the current request returned or changed: `hits`, or (point id, revision) pairs."""
     context = _current.get()
     if context is None:
         return
@@ -212,7 +212,14 @@ def note(
     if doc_id is not None:
         context.doc_id = doc_id
     context.points.extend((h.point_id, str(h.payload.get("revision", ""))) for h in hits)
-    context.points.extend(changed)
+    context.points.extend(points)
+
+
+def noted(hits: Iterable[ScoredChunk]) -> list[ScoredChunk]:
+    """`hits` as a list, reported as returned by the current request (for a route that loops over them)."""
+    listed = list(hits)
+    note(hits=listed)
+    return listed
 
 
 def audited() -> None:
