@@ -15,7 +15,7 @@ class UploadLimitMiddleware:
     """POST /v1/documents may carry one file of at most `max_file_bytes` plus form fields.
 
     With a Content-Length above that the request is answered 413 at once. Without one (chunked transfer) the
-    body is counted as it arrives and reading stops at the limit with the same error.
+    body is counted as it arrives and reading stops at the limit with the same answer.
     """
 
     def __init__(self, app: ASGIApp, max_file_bytes: int, path: str = "/v1/documents") -> None:
@@ -39,16 +39,26 @@ class UploadLimitMiddleware:
             await self.app(scope, receive, send)
             return
         received = 0
+        refused = False
 
         async def counted() -> Message:
-            nonlocal received
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.limit:
-                raise FileTooLarge(f"upload exceeds {self.limit} bytes")
+                # Answer now; the app sees a disconnected client and whatever it answers is dropped.
+                refused = True
+                await self._refuse(scope, receive, send)
+                return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, counted, send)
+        async def send_unless_refused(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        await self.app(scope, counted, send_unless_refused)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = FileTooLarge(f"upload exceeds {self.limit} bytes")

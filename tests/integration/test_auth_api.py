@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -276,3 +276,33 @@ def test_oversized_upload_is_refused_from_content_length_before_the_body(tmp_pat
         assert response.headers["content-type"].startswith("application/problem+json")
         small = client.post("/v1/documents", files={"files": ("klein.md", b"# Klein\n\nKurzer Text.\n")})
         assert small.status_code == 200
+
+
+def test_chunked_upload_without_content_length_stops_reading_at_the_limit(tmp_path: Path) -> None:
+    import asyncio
+
+    import httpx
+
+    settings = _settings(tmp_path)
+    settings.server.max_upload_bytes = 1000
+    app = create_app(settings, embedder=HashEmbedder(), llm=_llm())
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield b'--b\r\nContent-Disposition: form-data; name="files"; filename="gross.md"\r\n\r\n'
+        for _ in range(20_000):
+            sent += 100
+            yield b"Text " * 20
+        yield b"\r\n--b--\r\n"
+
+    async def upload() -> httpx.Response:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://kb") as client:
+                headers = {"content-type": "multipart/form-data; boundary=b"}
+                return await client.post("/v1/documents", content=body(), headers=headers)
+
+    response = asyncio.run(upload())
+    assert response.status_code == 413 and response.json()["code"] == "file_too_large"
+    assert sent < 100_000  # of 2,000,000 bytes offered
