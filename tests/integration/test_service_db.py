@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -186,3 +189,35 @@ def test_rate_limit_counts_per_key_and_window(db: Database) -> None:
     limiter.hit("token:b", now=start + 5)  # another token has its own budget
     limiter.hit("token:a", now=start + 60)  # the next minute starts afresh
     RateLimiter(db, per_minute=0).hit("token:a", now=start + 61)  # 0 turns the limit off
+
+
+def test_appends_from_two_processes_form_one_chain(db: Database, tmp_path: Path) -> None:
+    """Two service processes on one database file: the locked chain head keeps the chain whole."""
+    script = (
+        "import pathlib, sys, time\n"
+        "from service.audit import AuditLog\n"
+        "from service.db import open_database\n"
+        "log = AuditLog(open_database(sys.argv[1]))\n"
+        "barrier = pathlib.Path(sys.argv[3])\n"  # both start appending at the same moment
+        "(barrier / sys.argv[2]).touch()\n"
+        "while len(list(barrier.iterdir())) < 2:\n"
+        "    time.sleep(0.002)\n"
+        "for i in range(100):\n"
+        "    log.append(principal=sys.argv[2], endpoint='POST /v1/search', outcome='200', query=str(i))\n"
+    )
+    url = str(db.engine.url)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, url, name, str(barrier)], env=env, stderr=subprocess.PIPE
+        )
+        for name in ("replica-1", "replica-2")
+    ]
+    for w in workers:
+        _, err = w.communicate(timeout=120)
+        assert w.returncode == 0, err.decode()
+    check = AuditLog(db).verify()
+    assert check.ok and check.records == 200
+    assert {e.principal for e in AuditLog(db).entries()} == {"replica-1", "replica-2"}
