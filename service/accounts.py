@@ -23,6 +23,7 @@ from service.db.models import Membership as MembershipRow
 from service.principal import Membership, Principal, Role
 
 TOKEN_PREFIX = "kb_"
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,8 @@ def authenticate_token(db: Database, token: str, *, now: datetime | None = None)
         expires = _utc(row.expires_at)
         if row.revoked_at is not None or (expires is not None and expires <= now):
             return None
-        row.last_used_at = now
+        last_used = _utc(row.last_used_at)
+        if last_used is None or now - last_used > LAST_USED_PRECISION:
+            row.last_used_at = now  # not on every request: a write per request would be the cost of a read
         info = _info(row.user)
     return Principal(info.name, info.memberships, info.is_admin, token_id=token_id)
