@@ -15,7 +15,7 @@ from service.audit import AuditLog, AuditMiddleware, audited
 from service.auth import Authenticator, check_bind
 from service.config import Settings
 from service.db import Database, open_database
-from service.deps import Services, get_principal
+from service.deps import AUTH_RESPONSES, Services, get_principal
 from service.errors import install_error_handlers
 from service.limits import UploadLimitMiddleware
 from service.llm import LLM, build_llm
@@ -93,7 +93,9 @@ def create_app(
     app.include_router(health.router)
     # Every route that touches documents needs a principal and is audited, including routes added later here.
     for module in (search, answers, documents, decisions):
-        app.include_router(module.router, dependencies=[Depends(audited), Depends(get_principal)])
+        app.include_router(
+            module.router, dependencies=[Depends(audited), Depends(get_principal)], responses=AUTH_RESPONSES
+        )
     app.add_middleware(AuditMiddleware)
     app.add_middleware(UploadLimitMiddleware, max_file_bytes=settings.server.max_upload_bytes)
     return app

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ingest.domain import AccessScope
 from ingest.embedding import Embedder
@@ -61,7 +62,25 @@ def get_services(request: Request) -> Services:
     return services
 
 
-def get_principal(request: Request, services: Annotated[Services, Depends(get_services)]) -> Principal:
+# Declares the bearer scheme in the OpenAPI schema (the "Authorize" button of /docs); the header itself is read
+# by the authenticator, which also knows the other modes.
+BEARER = HTTPBearer(auto_error=False, description="API token from `kb tokens create` (KB_AUTH__MODE=token).")
+
+_PROBLEM = {"application/problem+json": {"schema": {"type": "object"}}}
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {
+        "description": "Missing, unknown, revoked or expired credentials (WWW-Authenticate: Bearer)",
+        "content": _PROBLEM,
+    },
+    429: {"description": "Rate limit of the token exceeded (Retry-After in seconds)", "content": _PROBLEM},
+}
+
+
+def get_principal(
+    request: Request,
+    services: Annotated[Services, Depends(get_services)],
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
+) -> Principal:
     """The authenticated caller (see service.auth for the modes); 401 problem+json without valid credentials."""
     client = request.client.host if request.client else None
     principal = services.authenticator.authenticate(request.headers, client)
