@@ -196,18 +196,44 @@ ALL_VISIBILITIES: frozenset[str] = frozenset(v.value for v in Visibility)
 class AccessScope:
     """What a caller may read. Every store query takes one and turns it into a Qdrant filter.
 
-    A chunk is readable when its visibility is in `visibilities` and either it is public or its working group
-    is in `working_groups`. `working_groups=None` means every group (the embedded single-user default).
+    A chunk is readable when
+    - `read_all` is set (a global admin, or the embedded single-user default), or
+    - its visibility is `public` (everyone signed in), or
+    - it is `internal` and the caller is a member of at least one working group, or
+    - it is `group` and its working group is in `member_of`, or
+    - it is `confidential` and its working group is in `editor_of` (editors and admins of that group).
+
+    `editor_of` is a subset of `member_of`. The service derives scopes from a principal in one place
+    (`service.principal.read_scope`); nothing else builds them except tools that own the store outright.
     """
 
-    working_groups: frozenset[str] | None
-    visibilities: frozenset[str] = ALL_VISIBILITIES
+    member_of: frozenset[str] = frozenset()
+    editor_of: frozenset[str] = frozenset()
+    read_all: bool = False
 
     @classmethod
     def everything(cls) -> AccessScope:
-        return cls(working_groups=None, visibilities=ALL_VISIBILITIES)
+        return cls(read_all=True)
 
     @classmethod
-    def for_groups(cls, groups: Iterable[str], visibilities: Iterable[str] | None = None) -> AccessScope:
-        vis = frozenset(visibilities) if visibilities is not None else ALL_VISIBILITIES
-        return cls(working_groups=frozenset(groups), visibilities=vis)
+    def public_only(cls) -> AccessScope:
+        """A signed-in caller without any membership."""
+        return cls()
+
+    @classmethod
+    def for_groups(cls, groups: Iterable[str], *, editor_of: Iterable[str] = ()) -> AccessScope:
+        """Reader of `groups`, editor (or group admin) of `editor_of`."""
+        editors = frozenset(editor_of)
+        return cls(member_of=frozenset(groups) | editors, editor_of=editors)
+
+    def may_read(self, working_group: str, visibility: str) -> bool:
+        """The same rule as the store filter, for one document (used by tests and by write checks)."""
+        if self.read_all or visibility == Visibility.PUBLIC:
+            return True
+        if visibility == Visibility.INTERNAL:
+            return bool(self.member_of)
+        if visibility == Visibility.GROUP:
+            return working_group in self.member_of
+        if visibility == Visibility.CONFIDENTIAL:
+            return working_group in self.editor_of
+        return False

@@ -17,6 +17,10 @@ class KBError(Exception):
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the response must carry (e.g. WWW-Authenticate, Retry-After)."""
+        return {}
+
 
 class IngestError(KBError):
     """A file could not be ingested. The batch goes on with the next file."""
@@ -112,3 +116,39 @@ class ModelUnavailable(KBError):
 
     code = "model_unavailable"
     http_status = 503
+
+
+class Unauthenticated(KBError):
+    """No credentials, or credentials that are unknown, revoked or expired."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(KBError):
+    """Signed in, but the role does not allow this write."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class RateLimited(KBError):
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
+class AccountError(KBError):
+    """An admin command on users or tokens could not be done (unknown user, duplicate name, bad role)."""
+
+    code = "account_error"
+    http_status = 400

@@ -214,25 +214,46 @@ class _Range:
 
 @dataclass(frozen=True)
 class _AnyOf:
-    conditions: tuple[_Match, ...]
+    """At least one of the conditions holds (Qdrant `should`)."""
+
+    conditions: tuple[_Condition, ...]
 
 
-_Condition = _Match | _Range | _AnyOf
+@dataclass(frozen=True)
+class _AllOf:
+    """Every condition holds (Qdrant `must`); nests inside `_AnyOf`."""
+
+    conditions: tuple[_Condition, ...]
+
+
+_Condition = _Match | _Range | _AnyOf | _AllOf
 
 
 def scope_conditions(scope: AccessScope) -> list[_Condition]:
-    """The access rule: visibility allowed, and public or one of the caller's working groups."""
-    conditions: list[_Condition] = [_Match("visibility", tuple(sorted(scope.visibilities)))]
-    if scope.working_groups is not None:
-        conditions.append(
-            _AnyOf(
+    """The access rule of `AccessScope` as one OR inside the query filter (never applied after retrieval)."""
+    if scope.read_all:
+        return []
+    branches: list[_Condition] = [_Match("visibility", (Visibility.PUBLIC.value,))]
+    if scope.member_of:
+        branches.append(_Match("visibility", (Visibility.INTERNAL.value,)))
+        branches.append(
+            _AllOf(
                 (
-                    _Match("visibility", (Visibility.PUBLIC.value,)),
-                    _Match("working_group", tuple(sorted(scope.working_groups)) or ("\x00none",)),
+                    _Match("visibility", (Visibility.GROUP.value,)),
+                    _Match("working_group", tuple(sorted(scope.member_of))),
                 )
             )
         )
-    return conditions
+    if scope.editor_of:
+        branches.append(
+            _AllOf(
+                (
+                    _Match("visibility", (Visibility.CONFIDENTIAL.value,)),
+                    _Match("working_group", tuple(sorted(scope.editor_of))),
+                )
+            )
+        )
+    return [_AnyOf(tuple(branches))]
 
 
 def filter_conditions(filters: SearchFilters) -> list[_Condition]:
@@ -414,6 +435,8 @@ class EdgeStore:
                 return qe.FieldCondition(key=cond.key, match=qe.MatchAny(list(cond.values)))
             if isinstance(cond, _Range):
                 return qe.FieldCondition(key=cond.key, range=qe.RangeFloat(gte=cond.gte, lte=cond.lte))
+            if isinstance(cond, _AllOf):
+                return qe.Filter(must=[convert(c) for c in cond.conditions])
             return qe.Filter(should=[convert(c) for c in cond.conditions])
 
         return qe.Filter(must=[convert(c) for c in scope_conditions(scope) + filter_conditions(filters)])
@@ -592,6 +615,8 @@ class ServerStore:
                 return m.FieldCondition(key=cond.key, match=m.MatchAny(any=list(cond.values)))
             if isinstance(cond, _Range):
                 return m.FieldCondition(key=cond.key, range=m.Range(gte=cond.gte, lte=cond.lte))
+            if isinstance(cond, _AllOf):
+                return m.Filter(must=[convert(c) for c in cond.conditions])
             return m.Filter(should=[convert(c) for c in cond.conditions])
 
         return m.Filter(must=[convert(c) for c in scope_conditions(scope) + filter_conditions(filters)])

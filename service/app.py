@@ -6,14 +6,18 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from ingest.embedding import Embedder, build_embedder
 from ingest.pipeline import IngestPipeline
 from ingest.store import build_store
+from service.audit import AuditLog, AuditMiddleware, audited
+from service.auth import Authenticator, check_bind
 from service.config import Settings
-from service.deps import Services
+from service.db import Database, open_database
+from service.deps import AUTH_RESPONSES, Services, get_principal
 from service.errors import install_error_handlers
+from service.limits import UploadLimitMiddleware
 from service.llm import LLM, build_llm
 from service.prompting import load_prompt
 from service.retrieval import Retriever
@@ -28,8 +32,10 @@ def build_services(
     embedder: Embedder | None = None,
     llm: LLM | None = None,
     llm_factory: Callable[[], LLM] | None = None,
+    database: Database | None = None,
 ) -> Services:
-    """Build store, embedder, retriever and pipeline; the LLM is built on first use unless given."""
+    """Build database, store, embedder, retriever and pipeline; the LLM is built on first use unless given."""
+    database = database or open_database(settings.database_url(), echo=settings.database.echo)
     embedder = embedder or build_embedder(settings.embedding)
     store = build_store(settings.store, embedder.dim)
     retriever = Retriever(store, embedder, settings.retrieval)
@@ -39,7 +45,18 @@ def build_services(
         given = llm
         llm_factory = lambda: given  # noqa: E731
     factory = llm_factory or (lambda: build_llm(settings.llm))
-    return Services(settings, store, embedder, retriever, pipeline, template, factory)
+    return Services(
+        settings,
+        store,
+        embedder,
+        retriever,
+        pipeline,
+        template,
+        factory,
+        database,
+        Authenticator(settings.auth, database),
+        AuditLog(database, settings.audit.query_text),
+    )
 
 
 def create_app(
@@ -51,6 +68,7 @@ def create_app(
     preload_llm: bool = False,
 ) -> FastAPI:
     settings = settings or Settings()
+    check_bind(settings.auth, settings.server.host)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,6 +80,7 @@ def create_app(
             yield
         finally:
             services.store.close()
+            services.database.close()
 
     app = FastAPI(
         title="Wissensbasis der Arbeitskreise",
@@ -71,6 +90,12 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, search, answers, documents, decisions):
-        app.include_router(module.router)
+    app.include_router(health.router)
+    # Every route that touches documents needs a principal and is audited, including routes added later here.
+    for module in (search, answers, documents, decisions):
+        app.include_router(
+            module.router, dependencies=[Depends(audited), Depends(get_principal)], responses=AUTH_RESPONSES
+        )
+    app.add_middleware(AuditMiddleware)
+    app.add_middleware(UploadLimitMiddleware, max_file_bytes=settings.server.max_upload_bytes)
     return app

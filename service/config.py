@@ -6,6 +6,7 @@ Environment variables use the `KB_` prefix and `__` for nesting, e.g. `KB_LLM__B
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 
@@ -74,6 +75,53 @@ class ServerSettings(BaseModel):
     max_upload_bytes: int = Field(50 * 1024 * 1024, description="Largest accepted upload.")
 
 
+class DatabaseSettings(BaseModel):
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the service database (users, tokens, audit log), e.g. "
+        "postgresql+psycopg://kb@db/kb for replicas. Default: a SQLite file kb.sqlite3 next to the store "
+        "directory (data/kb.sqlite3 with the default store path).",
+    )
+    echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+
+
+class AuthSettings(BaseModel):
+    mode: Literal["none", "token", "trusted_proxy"] = Field(
+        "none",
+        description="none: single user, every request acts as the local admin; allowed only on a loopback "
+        "address. token: `Authorization: Bearer <token>` from `kb tokens create`. trusted_proxy: identity "
+        "headers set by a reverse proxy, accepted only from `trusted_proxies`.",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="trusted_proxy: comma-separated addresses or networks (CIDR) of the proxies whose "
+        "identity headers are believed, e.g. 10.0.0.5,10.1.0.0/24.",
+    )
+    user_header: str = Field("X-KB-User", description="trusted_proxy: header naming the signed-in user.")
+    groups_header: str = Field(
+        "X-KB-Groups",
+        description="trusted_proxy: optional header of memberships `GROUP:ROLE, GROUP` (role defaults to "
+        "reader); when present it replaces the user's memberships from the database for this request.",
+    )
+    rate_limit_per_min: int = Field(
+        120, ge=0, description="Requests per minute per token (per user behind a proxy); 0 turns it off."
+    )
+    local_user: str = Field("local", description="none: the name of the implicit local admin.")
+
+    def proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(
+            ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip()
+        )
+
+
+class AuditSettings(BaseModel):
+    query_text: Literal["full", "hash"] = Field(
+        "hash",
+        description="How query texts enter the audit log: full text, or its sha256 (default; the log then "
+        "proves which query was asked without storing what was asked).",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KB_", env_nested_delimiter="__", extra="ignore")
 
@@ -84,12 +132,21 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     answer: AnswerSettings = AnswerSettings()
     server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    auth: AuthSettings = AuthSettings()
+    audit: AuditSettings = AuditSettings()
     service_url: str | None = Field(
         None, description="URL of a running service for `kb ingest/search/ask` (default: http://host:port)."
     )
     prompts_dir: Path = Field(
         Path(__file__).resolve().parent.parent / "prompts", description="Directory of prompt templates."
     )
+
+    def database_url(self) -> str:
+        """The configured URL, or a SQLite file beside the store directory (relative like the store path)."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{self.store.path.parent / 'kb.sqlite3'}"
 
     def effective_service_url(self) -> str:
         return self.service_url or f"http://{self.server.host}:{self.server.port}"

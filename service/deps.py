@@ -5,17 +5,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ingest.domain import AccessScope
 from ingest.embedding import Embedder
 from ingest.pipeline import IngestPipeline
 from ingest.store import Store
+from service import audit
 from service.answering import Answerer
+from service.audit import AuditLog
+from service.auth import Authenticator
 from service.config import Settings
+from service.db import Database
 from service.llm import LLM
+from service.principal import Principal, read_scope, require_write
 from service.prompting import PromptTemplate
 from service.retrieval import Retriever
 
@@ -29,6 +35,9 @@ class Services:
     pipeline: IngestPipeline
     template: PromptTemplate
     llm_factory: Callable[[], LLM]
+    database: Database
+    authenticator: Authenticator
+    audit_log: AuditLog
     ingest_lock: threading.Lock = field(default_factory=threading.Lock)
     _llm: LLM | None = None
     _llm_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -53,23 +62,43 @@ def get_services(request: Request) -> Services:
     return services
 
 
-def get_scope(
-    x_kb_groups: Annotated[
-        str | None,
-        Header(
-            description="Working groups the caller belongs to (comma-separated), set by the trusted proxy."
-        ),
-    ] = None,
-    x_kb_visibility: Annotated[
-        str | None, Header(description="Visibility levels the caller may read (comma-separated).")
-    ] = None,
-) -> AccessScope:
-    """The caller's access scope. Without headers: everything (the embedded single-user default)."""
-    if x_kb_groups is None and x_kb_visibility is None:
-        return AccessScope.everything()
-    groups = [g.strip() for g in (x_kb_groups or "").split(",") if g.strip()]
-    visibilities = [v.strip() for v in x_kb_visibility.split(",")] if x_kb_visibility else None
-    return AccessScope.for_groups(groups, visibilities)
+# Declares the bearer scheme in the OpenAPI schema (the "Authorize" button of /docs); the header itself is read
+# by the authenticator, which also knows the other modes.
+BEARER = HTTPBearer(auto_error=False, description="API token from `kb tokens create` (KB_AUTH__MODE=token).")
+
+_PROBLEM = {"application/problem+json": {"schema": {"type": "object"}}}
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {
+        "description": "Missing, unknown, revoked or expired credentials (WWW-Authenticate: Bearer)",
+        "content": _PROBLEM,
+    },
+    429: {"description": "Rate limit of the token exceeded (Retry-After in seconds)", "content": _PROBLEM},
+}
+
+
+def get_principal(
+    request: Request,
+    services: Annotated[Services, Depends(get_services)],
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
+) -> Principal:
+    """The authenticated caller (see service.auth for the modes); 401 problem+json without valid credentials."""
+    client = request.client.host if request.client else None
+    principal = services.authenticator.authenticate(request.headers, client)
+    audit.name_principal(principal.user)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_scope(principal: PrincipalDep) -> AccessScope:
+    """The caller's read scope, derived in one place (service.principal.read_scope)."""
+    return read_scope(principal)
+
+
+def require_editor(principal: Principal, working_group: str) -> Principal:
+    """For writes: the principal if it is editor or admin of `working_group` (or a global admin), else 403."""
+    return require_write(principal, working_group)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

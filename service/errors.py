@@ -16,7 +16,15 @@ PROBLEM_TYPE_BASE = "urn:kb:problem:"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
-def problem(status: int, code: str, title: str, detail: str, instance: str, **extra: object) -> JSONResponse:
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str,
+    headers: dict[str, str] | None = None,
+    **extra: object,
+) -> JSONResponse:
     body = {
         "type": PROBLEM_TYPE_BASE + code,
         "title": title,
@@ -26,14 +34,22 @@ def problem(status: int, code: str, title: str, detail: str, instance: str, **ex
         "code": code,
         **extra,
     }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(KBError)
     async def kb_error(request: Request, exc: KBError) -> JSONResponse:
         extra = {"path": exc.path} if exc.path else {}
-        return problem(exc.http_status, exc.code, type(exc).__name__, str(exc), request.url.path, **extra)
+        return problem(
+            exc.http_status,
+            exc.code,
+            type(exc).__name__,
+            str(exc),
+            request.url.path,
+            headers=exc.headers() or None,
+            **extra,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from service import audit
 from service.answering import AnswerEvent, AnswerResult, Source
 from service.deps import ScopeDep, ServicesDep
 from service.schemas import AnswerRequest, AnswerResponse, CitationOut
@@ -24,6 +25,7 @@ def _citation(source: Source) -> CitationOut:
 
 def answer_out(result: AnswerResult) -> AnswerResponse:
     stats = result.stats
+    audit.note(query=result.question, points=[(s.point_id, s.revision) for s in result.sources])
     return AnswerResponse(
         question=result.question,
         answer=result.answer,

@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from ingest.store import SearchFilters
+from service import audit
 from service.deps import ScopeDep, ServicesDep
 from service.schemas import DecisionOut
 
@@ -22,7 +23,7 @@ def decisions(
         has_decisions=True,
     )
     out: list[DecisionOut] = []
-    for chunk in services.store.scroll(scope, filters):
+    for chunk in audit.noted(services.store.scroll(scope, filters)):
         p = chunk.payload
         for d in p.get("decisions") or []:
             out.append(

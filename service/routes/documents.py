@@ -9,6 +9,7 @@ from ingest.errors import DocumentNotFound, FileTooLarge
 from ingest.metadata import MetadataOverrides
 from ingest.pipeline import FileOutcome, Status
 from ingest.store import SearchFilters
+from service import audit
 from service.deps import ScopeDep, ServicesDep
 from service.schemas import DeleteResponse, DocumentOut, IngestOutcomeOut, IngestResponse
 
@@ -92,12 +93,15 @@ def upload(
 def list_documents(
     services: ServicesDep, scope: ScopeDep, include_history: bool = False
 ) -> list[DocumentOut]:
-    heads = services.store.scroll(scope, SearchFilters(only_heads=True, include_history=include_history))
+    heads = audit.noted(
+        services.store.scroll(scope, SearchFilters(only_heads=True, include_history=include_history))
+    )
     return sorted((document_out(h) for h in heads), key=lambda d: (d.doc_id, d.revision))
 
 
 @router.delete("/{doc_id:path}", response_model=DeleteResponse, summary="Delete a document, every revision")
 def delete_document(doc_id: str, services: ServicesDep, scope: ScopeDep) -> DeleteResponse:
+    audit.note(doc_id=doc_id)
     visible = services.store.count(scope, SearchFilters(doc_ids=frozenset({doc_id}), include_history=True))
     if not visible:
         raise DocumentNotFound(f"no document with id {doc_id!r}")

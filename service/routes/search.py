@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ingest.domain import ScoredChunk
+from service import audit
 from service.deps import ScopeDep, ServicesDep
 from service.prompting import provenance
 from service.schemas import Hit, SearchRequest, SearchResponse
@@ -30,6 +31,7 @@ def search(body: SearchRequest, services: ServicesDep, scope: ScopeDep) -> Searc
     result = services.retriever.search(
         body.query, scope, mode=mode, top_k=body.top_k, filters=body.filters.to_store()
     )
+    audit.note(query=body.query, hits=result.hits)
     return SearchResponse(
         query=body.query,
         mode=mode,

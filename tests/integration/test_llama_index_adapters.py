@@ -24,7 +24,9 @@ def retriever(tmp_path: Path) -> Iterator[Retriever]:
     store = EdgeStore(str(tmp_path / "store"), emb.dim)
     doc = tmp_path / "notiz.md"
     doc.write_text("# Notiz\n\nDas Pilotbudget des AK KI beträgt 320.000 EUR.\n", encoding="utf-8")
-    IngestPipeline(store, emb, IngestSettings()).ingest_paths([doc], MetadataOverrides(working_group="ak-ki"))
+    IngestPipeline(store, emb, IngestSettings()).ingest_paths(
+        [doc], MetadataOverrides(working_group="ak-ki", visibility="group")
+    )
     yield Retriever(store, emb, RetrievalSettings(min_dense_score=2.0))
     store.close()
 

@@ -140,9 +140,87 @@ def test_scope_hides_other_groups_and_visibility(store: Store) -> None:
     docs = {h.doc_id for h in store.search([_query("Rechenzentren Konsolidierung Köln")], scope)[0]}
     assert "rz.pdf" not in docs and docs <= {"ki.md", "pub.pdf"}
     assert store.count(scope) == 4
-    public_only = AccessScope.for_groups([], ["public"])
-    assert {h.doc_id for h in store.scroll(public_only, SearchFilters())} == {"pub.pdf"}
-    assert store.count(AccessScope.for_groups(["ak-rz"])) == 4  # own confidential + public
+    assert {h.doc_id for h in store.scroll(AccessScope.public_only(), SearchFilters())} == {"pub.pdf"}
+    assert store.count(AccessScope.for_groups(["ak-rz"])) == 4  # internal of ak-ki + public; not confidential
+    assert store.count(AccessScope.for_groups([], editor_of=["ak-rz"])) == 6  # editors read confidential
+
+
+# -- visibility × role ---------------------------------------------------------------------------------------
+GROUPS = ("ak-a", "ak-b")
+
+
+@pytest.fixture(params=["edge", "local"])
+def matrix_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """One document per working group × visibility level, each with the same searchable word."""
+    s: Store = EdgeStore(str(tmp_path / "edge"), EMB.dim) if request.param == "edge" else ServerStore(EMB.dim)
+    for group in GROUPS:
+        for vis in Visibility:
+            meta = _meta(f"{group}-{vis.value}", group, vis)
+            _write(s, _chunks(meta, [f"Kanarienvogel {group} {vis.value} Sitzung"]))
+    s.optimize()
+    yield s
+    s.close()
+
+
+SCOPES = {
+    "signed in, no group": AccessScope.public_only(),
+    "reader ak-a": AccessScope.for_groups(["ak-a"]),
+    "editor ak-a": AccessScope.for_groups([], editor_of=["ak-a"]),
+    "reader ak-a, editor ak-b": AccessScope.for_groups(["ak-a"], editor_of=["ak-b"]),
+    "global admin": AccessScope.everything(),
+}
+
+
+def _expected(scope: AccessScope) -> set[str]:
+    return {f"{g}-{v.value}" for g in GROUPS for v in Visibility if scope.may_read(g, v.value)}
+
+
+def test_visibility_rule_by_role_is_the_documented_one() -> None:
+    assert _expected(SCOPES["signed in, no group"]) == {"ak-a-public", "ak-b-public"}
+    assert _expected(SCOPES["reader ak-a"]) == {
+        "ak-a-public",
+        "ak-b-public",
+        "ak-a-internal",
+        "ak-b-internal",
+        "ak-a-group",
+    }
+    assert _expected(SCOPES["editor ak-a"]) == _expected(SCOPES["reader ak-a"]) | {"ak-a-confidential"}
+    assert _expected(SCOPES["reader ak-a, editor ak-b"]) == _expected(SCOPES["reader ak-a"]) | {
+        "ak-b-group",
+        "ak-b-confidential",
+    }
+    assert len(_expected(SCOPES["global admin"])) == 8
+
+
+@pytest.mark.parametrize("who", list(SCOPES))
+@pytest.mark.parametrize("mode", list(SearchMode))
+def test_search_returns_exactly_what_the_role_may_read(
+    matrix_store: Store, who: str, mode: SearchMode
+) -> None:
+    scope = SCOPES[who]
+    [hits] = matrix_store.search([_query("Kanarienvogel Sitzung", mode, limit=20)], scope)
+    assert {h.doc_id for h in hits} == _expected(scope)
+
+
+@pytest.mark.parametrize("who", list(SCOPES))
+def test_scroll_and_count_apply_the_same_scope(matrix_store: Store, who: str) -> None:
+    scope = SCOPES[who]
+    assert {h.doc_id for h in matrix_store.scroll(scope, SearchFilters())} == _expected(scope)
+    assert matrix_store.count(scope) == len(_expected(scope))
+
+
+def test_request_filters_only_narrow_the_scope(matrix_store: Store) -> None:
+    reader = SCOPES["reader ak-a"]
+    other_group = SearchFilters(working_groups=frozenset({"ak-b"}))
+    assert {h.doc_id for h in matrix_store.scroll(reader, other_group)} == {"ak-b-public", "ak-b-internal"}
+    confidential = SearchFilters(visibilities=frozenset({"confidential"}))
+    assert matrix_store.scroll(reader, confidential) == []
+    guessed = SearchFilters(doc_ids=frozenset({"ak-b-group", "ak-b-confidential"}), include_history=True)
+    assert matrix_store.count(reader, guessed) == 0
+    [hits] = matrix_store.search(
+        [_query("Kanarienvogel", doc_ids=frozenset({"ak-a-confidential"}), revision="r1")], reader
+    )
+    assert hits == []
 
 
 def test_filters_narrow_results(store: Store) -> None:
