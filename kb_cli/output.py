@@ -16,12 +16,17 @@ from rich.console import Console
 from rich.text import Text
 
 from ingest.pipeline import FileOutcome, Status
-from service.citations import content_terms, split_statements
+from service.citations import content_terms
 
 INDENT = "  "
 LABEL_WIDTH = 12
 MATCHING_SENTENCES = 3
 _WORD = re.compile(r"[0-9]+(?:[.,][0-9]+)*|\w+(?:-\w+)*")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ„\"(])")
+# A full stop after these does not end a sentence ("Art. 4", "z. B. die", "am 2. August").
+_NOT_AN_END = re.compile(
+    r"(?:\b(?:Art|Abs|Nr|Ziff|lit|Dr|Prof|bzw|ca|vgl|ggf|inkl|z|B|u|a|d|h|i|e|S|St|Kap|Anl)|\d)\.$"
+)
 
 
 def stdout() -> Console:
@@ -54,9 +59,18 @@ def _field(console: Console, label: str, value: str, *, wrap: bool = False) -> N
 
 
 def page_text(page_start: int | None, page_end: int | None = None) -> str:
+    """ "S. 3", "S. 3–4", or "" for a format without pages."""
     if not page_start:
-        return "–"
+        return ""
     return f"S. {page_start}" if page_end in (None, page_start) else f"S. {page_start}–{page_end}"
+
+
+def _where(doc_id: str, page_start: int | None, page_end: int | None) -> Text:
+    where = Text(doc_id, style="cyan")
+    pages = page_text(page_start, page_end)
+    if pages:
+        where.append(f", {pages}")
+    return where
 
 
 # -- ingest -------------------------------------------------------------------------------------------------
@@ -87,19 +101,28 @@ def print_outcomes(console: Console, outcomes: Sequence[FileOutcome]) -> None:
 
 
 # -- search -------------------------------------------------------------------------------------------------
+def sentences(text: str) -> list[str]:
+    """A passage split into sentences, German abbreviations and ordinals kept inside their sentence."""
+    out: list[str] = []
+    for piece in _SENTENCE_END.split(" ".join(text.split())):
+        if out and _NOT_AN_END.search(out[-1]):
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    return [s for s in out if s]
+
+
 def matching_sentences(text: str, query: str, most: int = MATCHING_SENTENCES) -> list[str]:
     """The sentences of a passage that share most content words with the query, in passage order.
 
     Passages without any shared word give their first sentence, so a hit never shows nothing."""
     wanted = content_terms(query)
-    sentences = split_statements(" ".join(text.split()))
-    if not sentences:
-        return []
-    scored = [(len(content_terms(s) & wanted), i) for i, s in enumerate(sentences)]
+    found = sentences(text)
+    scored = [(len(content_terms(s) & wanted), i) for i, s in enumerate(found)]
     best = sorted((item for item in scored if item[0] > 0), key=lambda item: (-item[0], item[1]))[:most]
     if not best:
-        return sentences[:1]
-    return [sentences[i] for _, i in sorted(best, key=lambda item: item[1])]
+        return found[:1]
+    return [found[i] for _, i in sorted(best, key=lambda item: item[1])]
 
 
 def highlighted(sentence: str, query: str) -> Text:
@@ -120,8 +143,8 @@ def print_hits(console: Console, data: dict[str, Any]) -> None:
     query = str(data.get("query") or "")
     for hit in data["hits"]:
         heading = Text(f"{hit['rank']}. ", style="bold")
-        heading.append(hit["doc_id"], style="cyan")
-        heading.append(f", {page_text(hit.get('page_start'), hit.get('page_end'))}  ({hit['score']:.3f})")
+        heading.append_text(_where(hit["doc_id"], hit.get("page_start"), hit.get("page_end")))
+        heading.append(f"  ({hit['score']:.3f})")
         console.print(heading)
         _field(console, "Titel", str(hit.get("title") or ""), wrap=True)
         if hit.get("section_path"):
@@ -143,8 +166,8 @@ def print_answer(console: Console, data: dict[str, Any]) -> None:
         console.print(Text(f"({data['reason']})", style="yellow"))
     for c in data["citations"]:
         line = Text(f"{INDENT}[{c['number']}] ")
-        line.append(c["doc_id"], style="cyan")
-        line.append(f", {page_text(c.get('page_start'), c.get('page_end'))} – {c['label']}")
+        line.append_text(_where(c["doc_id"], c.get("page_start"), c.get("page_end")))
+        line.append(f" – {c['label']}")
         console.print(line)
     if data["invalid_markers"]:
         console.print(Text(f"Ungültige Quellenangaben: {data['invalid_markers']}", style="red"))
