@@ -128,8 +128,9 @@ def _upload(
             )
         ]
     except ServiceError as exc:
-        if exc.status is None or exc.status >= 500:
+        if exc.status is None:  # the service is gone: no later file can fare better
             raise
+        # A problem with this file (or this request) is that file's outcome; the batch goes on.
         return [
             FileOutcome(upload.shown, upload.source.doc_id, Status.FAILED, code=exc.code, message=exc.detail)
         ]
@@ -293,8 +294,10 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
 ) -> None:
-    """Run the HTTP service (OpenAPI docs at /docs). It owns the store while it runs and records its URL in the
-    data folder (service.json) so that `kb` commands find it."""
+    """Run the HTTP service (OpenAPI docs at /docs); it owns the store while it runs.
+
+    It records its URL and store id in the data folder (service.json), so that `kb` commands find it.
+    """
     import uvicorn
 
     from kb_cli.client import forget_service, record_service
@@ -318,8 +321,10 @@ def serve(
 
 
 def doctor() -> None:
-    """Check the installation (venv, model files, a one-token generation, embedder, store, port); print each
-    problem with its fix. Exit code 0 when all is well."""
+    """Check the installation and print each problem with its fix; exit code 0 when all is well.
+
+    Checks the venv, the model files, a one-token generation, the embedder, the store and the port.
+    """
     from service.doctor import run_doctor  # written beside this CLI; imported when the command runs
 
     raise typer.Exit(run_doctor(Settings()))
