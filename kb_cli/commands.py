@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -25,7 +26,7 @@ from rich.progress import (
 from rich.text import Text
 
 from ingest.errors import KBError
-from ingest.metadata import MetadataOverrides, read_sidecar
+from ingest.metadata import read_sidecar
 from ingest.pipeline import FileOutcome, SourceFile, Status, discover
 from ingest.store import SearchMode
 from kb_cli import output
@@ -60,8 +61,12 @@ def service(ctx: typer.Context) -> Iterator[ServiceClient]:
         fail(exc.code, str(exc))
 
 
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=2))
+def _show(data: Any, json_out: bool, render: Callable[[Console, Any], None]) -> None:
+    """JSON for machines, else the layout for people."""
+    if json_out:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        render(output.stdout(), data)
 
 
 # -- ingest -------------------------------------------------------------------------------------------------
@@ -159,15 +164,8 @@ def ingest(
     json_out: Annotated[bool, typer.Option("--json", help="Print the outcomes as JSON lines.")] = False,
 ) -> None:
     """Ingest files; names are shown relative to the folder given. Exits 1 if any file failed."""
-    overrides = MetadataOverrides(
-        doc_type=doc_type,
-        working_group=working_group,
-        visibility=visibility,
-        date=date,
-        status=status,
-        title=title,
-    )
-    form = {k: v for k, v in overrides.__dict__.items() if v is not None and k != "doc_id"}
+    given = {"doc_type": doc_type, "working_group": working_group, "visibility": visibility, "date": date}
+    form = {k: v for k, v in {**given, "status": status, "title": title}.items() if v is not None}
     uploads, outcomes = _uploads(paths)
     with service(ctx) as client, ExitStack() as stack:
         if client.url:
@@ -225,10 +223,7 @@ def search(
     }
     with service(ctx) as client:
         data = client.post("/v1/search", body)
-    if json_out:
-        _print_json(data)
-    else:
-        output.print_hits(output.stdout(), data)
+    _show(data, json_out, output.print_hits)
 
 
 def ask(
@@ -242,10 +237,7 @@ def ask(
     body = {"question": question, "filters": _filters(doc_type, working_group)}
     with service(ctx) as client:
         data = client.post("/v1/answers", body)
-    if json_out:
-        _print_json(data)
-    else:
-        output.print_answer(output.stdout(), data)
+    _show(data, json_out, output.print_answer)
 
 
 # -- documents, decisions -----------------------------------------------------------------------------------
@@ -257,10 +249,7 @@ def documents(
     """The ingested documents: id, title, type, working group, date, size, revision — one block each."""
     with service(ctx) as client:
         rows = client.get("/v1/documents", {"include_history": history})
-    if json_out:
-        _print_json(rows)
-    else:
-        output.print_documents(output.stdout(), rows)
+    _show(rows, json_out, output.print_documents)
 
 
 def delete(
@@ -283,10 +272,7 @@ def decisions(
     params = {k: v for k, v in {"working_group": working_group, "since": since}.items() if v}
     with service(ctx) as client:
         rows = client.get("/v1/decisions", params)
-    if json_out:
-        _print_json(rows)
-    else:
-        output.print_decisions(output.stdout(), rows)
+    _show(rows, json_out, output.print_decisions)
 
 
 # -- the service itself, and its health -------------------------------------------------------------------
