@@ -119,6 +119,8 @@ def _upload(
         return [
             FileOutcome(upload.shown, upload.source.doc_id, Status.FAILED, code=exc.code, message=exc.message)
         ]
+    if doc_id:  # the flag outranks the sidecar's id, as everywhere in metadata
+        sidecar.pop("doc_id", None)
     fields = {**form, "doc_ids": doc_id or upload.source.doc_id, "sidecars": json.dumps(sidecar, default=str)}
     try:
         with upload.source.path.open("rb") as fh:
