@@ -318,3 +318,22 @@ def test_commands_go_through_the_running_service(
     assert result.exit_code == 0, result.output
     assert f"service at {url} owns the store" in result.output
     assert [d["doc_id"] for d in httpx.get(f"{url}/v1/documents").json()] == ["notizen/notiz.md"]
+
+
+def test_an_uploaded_sidecar_is_validated_like_a_sidecar_on_disk(tmp_path: Path) -> None:
+    connect = _connector(_settings(tmp_path))
+    with connect(Settings()) as client:
+        for sidecar in ("[1, 2]", "{not json", json.dumps({"arbeitskreis_farbe": "blau"})):
+            reply = client.request(
+                "POST", "/v1/documents", files={"files": ("n.md", NOTE.encode())}, data={"sidecars": sidecar}
+            )
+            assert reply["outcomes"][0]["status"] == "failed", sidecar
+            assert reply["outcomes"][0]["code"] == "invalid_metadata", sidecar
+        ok = client.request(
+            "POST",
+            "/v1/documents",
+            files={"files": ("n.md", NOTE.encode())},
+            data={"sidecars": json.dumps({"working_group": "AK KI", "doc_id": "notiz-ak-ki"})},
+        )
+        assert ok["outcomes"][0]["doc_id"] == "notiz-ak-ki"
+        assert client.get("/v1/documents")[0]["working_group"] == "AK KI"
