@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint typecheck unit bench clean
+.PHONY: setup run test lint typecheck corpus-check unit bench clean
 
 setup: $(VENV)/.installed models
 
@@ -19,13 +19,17 @@ run: setup
 	bash scripts/run.sh "$(BIN)"
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check ingest service eval tests bench corpus
-	$(BIN)/ruff format --check ingest service eval tests bench corpus
+	$(BIN)/ruff check ingest service eval kb_cli tests bench scripts
+	$(BIN)/ruff format --check ingest service eval kb_cli tests bench scripts
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
-test: setup lint typecheck
+# The sample corpus is generated: a rebuild must give the committed bytes, and the checks of its content must hold.
+corpus-check: $(VENV)/.installed
+	$(BIN)/python scripts/build_corpus.py --check
+
+test: setup lint typecheck corpus-check
 	$(BIN)/pytest -q
 
 clean:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -55,9 +56,26 @@ def _log(message: str) -> None:
     err_console.print(message, highlight=False)
 
 
-def _fail(exc: KBError) -> None:
+def _fail(exc: KBError) -> NoReturn:
     err_console.print(f"[red]error[/red] [{exc.code}] {exc}")
     raise typer.Exit(1)
+
+
+def _run(
+    run: Callable[..., RunOutput], corpus: Path, questions: Path, cache_dir: Path | None, **options: Any
+) -> RunOutput:
+    """A run on the cached index of `corpus`, with the settings of the environment; errors as one line."""
+    try:
+        return run(
+            corpus,
+            questions,
+            cache_dir=cache_dir or default_cache_dir(),
+            settings=Settings(),
+            log=_log,
+            **options,
+        )
+    except KBError as exc:
+        _fail(exc)
 
 
 @eval_app.command()
@@ -78,20 +96,7 @@ def retrieval(
 
     Writes metrics.json, per_question.jsonl, report.md and recall_at_k.png to --out.
     """
-    try:
-        output = run_retrieval(
-            corpus,
-            questions,
-            k=k,
-            mode=mode,
-            limit=limit,
-            cache_dir=cache_dir or default_cache_dir(),
-            settings=Settings(),
-            log=_log,
-        )
-    except KBError as exc:
-        _fail(exc)
-        return
+    output = _run(run_retrieval, corpus, questions, cache_dir, k=k, mode=mode, limit=limit)
     title = f"{questions.resolve().parent.name} ({mode.value})"
     plot_recall_curve(output.curve, out / PLOT_FILE, f"recall@k — {title}")
     write_run(
@@ -117,18 +122,7 @@ def answers(
 
     Writes metrics.json, per_question.jsonl and report.md to --out.
     """
-    try:
-        output = run_answers(
-            corpus,
-            questions,
-            limit=limit,
-            cache_dir=cache_dir or default_cache_dir(),
-            settings=Settings(),
-            log=_log,
-        )
-    except KBError as exc:
-        _fail(exc)
-        return
+    output = _run(run_answers, corpus, questions, cache_dir, limit=limit)
     title = questions.resolve().parent.name
     write_run(
         out, output.metrics, output.rows, answers_report(title, output.metrics, output.rows, output.notes)

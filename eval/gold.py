@@ -20,7 +20,7 @@ from eval.metrics import Gold, Span
 from ingest.errors import KBError
 from ingest.metadata import read_sidecar
 from ingest.parsers import parse_file
-from ingest.pipeline import discover
+from ingest.pipeline import discover, document_id
 
 
 class EvalInputError(KBError):
@@ -78,10 +78,7 @@ def _question(line: str, dataset_dir: Path, where: str) -> Question:
 def corpus_doc_ids(corpus: Path) -> dict[Path, str]:
     """Resolved file path → the doc id ingestion gives it (`<folder>/<relative path>` or the sidecar's)."""
     sources, _ = discover([corpus])
-    return {
-        s.path.resolve(): unicodedata.normalize("NFC", str(read_sidecar(s.path).get("doc_id") or s.doc_id))
-        for s in sources
-    }
+    return {s.path.resolve(): document_id(s, read_sidecar(s.path)) for s in sources}
 
 
 # -- locating passages -------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import time
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,9 +28,7 @@ from ingest.chunking import embedding_text
 from ingest.domain import AccessScope, ScoredChunk
 from ingest.embedding import Embedder, build_embedder
 from ingest.errors import KBError
-from ingest.metadata import read_sidecar, resolve_metadata
-from ingest.parsers import parse_bytes
-from ingest.pipeline import IngestPipeline, Status, build_chunks, discover, file_revision
+from ingest.pipeline import IngestPipeline, SourceFile, Status, discover, file_chunks
 from ingest.store import SearchMode, build_store
 from service.config import Settings
 from service.llm import LLM
@@ -90,21 +87,16 @@ def chunks_hash(corpus: Path, settings: Settings) -> str:
     digest = hashlib.sha256()
     sources, _ = discover([corpus])
     for source in sources:
-        for line in _chunk_lines(source.path, source.doc_id, source.display, settings):
+        for line in _chunk_lines(source, settings):
             digest.update(line.encode())
     return digest.hexdigest()
 
 
-def _chunk_lines(path: Path, default_id: str, display: str, settings: Settings) -> list[str]:
+def _chunk_lines(source: SourceFile, settings: Settings) -> list[str]:
     try:
-        data = path.read_bytes()
-        sidecar = read_sidecar(path)
-        doc_id = unicodedata.normalize("NFC", str(sidecar.get("doc_id") or default_id))
-        parsed = parse_bytes(data, display, max_bytes=settings.ingest.max_file_bytes)
-        meta = resolve_metadata(parsed, doc_id=doc_id, revision=file_revision(data), sidecar=sidecar)
-        chunks = build_chunks(parsed, meta, settings.ingest)
+        chunks = file_chunks(source, settings.ingest)
     except (KBError, OSError) as exc:
-        return [f"{display}\x1ffailed\x1f{exc}\n"]
+        return [f"{source.display}\x1ffailed\x1f{exc}\n"]
     fields = (
         (c.point_id, c.char_start, c.char_end, c.page_start, c.page_end, embedding_text(c)) for c in chunks
     )

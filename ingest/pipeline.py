@@ -17,7 +17,7 @@ import logging
 import os
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -201,6 +201,23 @@ def file_revision(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def document_id(source: SourceFile, sidecar: Mapping[str, Any], explicit: str | None = None) -> str:
+    """The id a file is stored under: an explicit id, else its sidecar's `doc_id`, else the discovered id."""
+    return _normalise_id(explicit or str(sidecar.get("doc_id") or source.doc_id))
+
+
+def file_chunks(source: SourceFile, settings: IngestSettings) -> list[Chunk]:
+    """The chunks ingestion would store for a file (same id, parsing, metadata and chunking), without
+    embedding or storing anything. Raises the file's typed error (or OSError) where ingestion records one."""
+    data = source.path.read_bytes()
+    sidecar = read_sidecar(source.path)
+    parsed = parse_document(data, source.display, settings)
+    meta = resolve_metadata(
+        parsed, doc_id=document_id(source, sidecar), revision=file_revision(data), sidecar=sidecar
+    )
+    return build_chunks(parsed, meta, settings)
+
+
 class IngestPipeline:
     def __init__(self, store: Store, embedder: Embedder, settings: IngestSettings) -> None:
         self.store = store
@@ -232,10 +249,12 @@ class IngestPipeline:
         filename: str,
         doc_id: str | None = None,
         overrides: MetadataOverrides | None = None,
+        sidecar: Mapping[str, Any] | None = None,
     ) -> FileOutcome:
-        """One uploaded file (HTTP). The bytes are parsed in memory; `doc_id` defaults to the file name."""
+        """One uploaded file (HTTP). The bytes are parsed in memory; `doc_id` defaults to the file name;
+        `sidecar` is the file's `.meta.yaml` as the uploader read it (the server reads no file by that name)."""
         source = SourceFile(Path(filename), _normalise_id(doc_id or Path(filename).name), filename)
-        prepared = self._prepare(source, overrides or MetadataOverrides(), data=data)
+        prepared = self._prepare(source, overrides or MetadataOverrides(), data=data, sidecar=sidecar or {})
         if prepared.chunks:
             self._write([prepared])
         return prepared.outcome
@@ -268,7 +287,11 @@ class IngestPipeline:
                 yield from self._write(pending)
 
     def _prepare(
-        self, source: SourceFile, overrides: MetadataOverrides, data: bytes | None = None
+        self,
+        source: SourceFile,
+        overrides: MetadataOverrides,
+        data: bytes | None = None,
+        sidecar: Mapping[str, Any] | None = None,
     ) -> _Prepared:
         outcome = FileOutcome(source.display, source.doc_id, Status.FAILED)
         try:
@@ -282,8 +305,9 @@ class IngestPipeline:
                 data = source.path.read_bytes()
             revision = file_revision(data)
             outcome.revision = revision
-            sidecar = read_sidecar(source.path) if source.path.exists() else {}
-            doc_id = _normalise_id(overrides.doc_id or str(sidecar.get("doc_id") or source.doc_id))
+            if sidecar is None:
+                sidecar = read_sidecar(source.path) if source.path.exists() else {}
+            doc_id = document_id(source, sidecar, overrides.doc_id)
             outcome.doc_id = doc_id
             if self._has_revision(doc_id, revision):
                 outcome.status = Status.UNCHANGED

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO.parent / "shared" / "datasets"
 CORPUS = REPO / "corpus"
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_kb_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see the settings they set themselves, never the developer's `KB_*` environment."""
+    for name in [n for n in os.environ if n.startswith("KB_")]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")

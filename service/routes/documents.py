@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
 
 from ingest.domain import ScoredChunk
-from ingest.errors import DocumentNotFound, FileTooLarge
+from ingest.errors import DocumentNotFound, FileTooLarge, InvalidMetadata
 from ingest.metadata import MetadataOverrides
 from ingest.pipeline import FileOutcome, Status
 from ingest.store import SearchFilters
@@ -54,6 +55,12 @@ def upload(
     doc_ids: Annotated[
         list[str] | None, Form(description="One id per file, in order (the CLI sends relative paths)")
     ] = None,
+    sidecars: Annotated[
+        list[str] | None,
+        Form(
+            description="One JSON object per file, in order: its `<file>.meta.yaml` sidecar (the CLI sends it)"
+        ),
+    ] = None,
 ) -> IngestResponse:
     overrides = MetadataOverrides(
         doc_type=doc_type,
@@ -72,6 +79,13 @@ def upload(
         explicit = (
             doc_ids[index] if doc_ids and index < len(doc_ids) else (doc_id if len(files) == 1 else None)
         )
+        try:
+            sidecar = _sidecar(sidecars[index] if sidecars and index < len(sidecars) else None, name)
+        except InvalidMetadata as exc:
+            outcomes.append(
+                FileOutcome(name, explicit or name, Status.FAILED, code=exc.code, message=exc.message)
+            )
+            continue
         data = upload_file.file.read(limit + 1)
         if len(data) > limit:
             error = FileTooLarge(f"upload exceeds {limit} bytes", path=name)
@@ -80,13 +94,26 @@ def upload(
             )
             continue
         with services.ingest_lock:
-            outcomes.append(services.pipeline.ingest_upload(data, name, explicit, overrides))
+            outcomes.append(services.pipeline.ingest_upload(data, name, explicit, overrides, sidecar))
     with services.ingest_lock:
         services.store.optimize()
     return IngestResponse(
         outcomes=[IngestOutcomeOut(**o.as_dict()) for o in outcomes],
         failed=sum(1 for o in outcomes if o.status is Status.FAILED),
     )
+
+
+def _sidecar(text: str | None, name: str) -> dict[str, Any]:
+    """A sidecar sent with an upload; its keys are validated where the pipeline resolves the metadata."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InvalidMetadata(f"the sidecar of {name} is not valid JSON", path=name) from exc
+    if not isinstance(value, dict):
+        raise InvalidMetadata(f"the sidecar of {name} is not a mapping of keys to values", path=name)
+    return value
 
 
 @router.get("", response_model=list[DocumentOut], summary="Documents (current revisions) you may read")

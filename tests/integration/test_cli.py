@@ -15,7 +15,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import app
+from kb_cli.main import app
 from tests.conftest import CORPUS, REPO
 
 runner = CliRunner()
@@ -73,7 +73,7 @@ def test_summary_table_for_people(env: dict[str, str], tmp_path: Path) -> None:
 def served(env: dict[str, str]) -> Iterator[str]:
     """`kb serve` in a subprocess; it owns the store while it runs."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve"],
+        [sys.executable, "-m", "kb_cli", "serve"],
         cwd=REPO,
         env={**os.environ, **env, "KB_LLM__MODEL": "qwen2.5-0.5b", "PYTHONPATH": str(REPO)},
         stdout=subprocess.DEVNULL,
@@ -98,7 +98,7 @@ def served(env: dict[str, str]) -> Iterator[str]:
 @pytest.mark.model
 def test_cli_goes_through_the_running_service(served: str, tmp_path: Path) -> None:
     result = runner.invoke(app, ["ingest", str(_docs(tmp_path))])
-    assert "uploading through it" in result.stdout
+    assert "uploading through it" in result.output  # a notice, on stderr
     assert result.exit_code == 1  # the broken PDF
     docs = httpx.get(f"{served}/v1/documents").json()
     assert [d["doc_id"] for d in docs] == ["docs/protokoll.md"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import app
+from kb_cli.main import app
 
 pytestmark = pytest.mark.model
 

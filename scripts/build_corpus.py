@@ -1,7 +1,7 @@
 """Build and check the German sample corpus (all content is fictional).
 
-    .venv/bin/python corpus/build_corpus.py          # rebuild PDFs, DOCX, sidecars, questions.jsonl; then check
-    .venv/bin/python corpus/build_corpus.py --check  # rebuild in a temp dir, require identical bytes; then check
+    .venv/bin/python scripts/build_corpus.py          # rebuild PDFs, DOCX, sidecars, questions.jsonl; then check
+    .venv/bin/python scripts/build_corpus.py --check  # rebuild in a temp dir, require identical bytes; then check
 
 The Markdown minutes (`protokoll-*.md`) and README.md are written by hand and only checked here.
 Output is deterministic: ReportLab runs in invariant mode and the DOCX zip entries and core properties carry fixed
@@ -52,7 +52,7 @@ from reportlab.platypus import (  # noqa: E402
     TableStyle,
 )
 
-CORPUS_DIR = Path(__file__).resolve().parent
+CORPUS_DIR = Path(__file__).resolve().parents[1] / "corpus"
 ASSOCIATION = "Verband kommunaler IT-Dienstleister NRW (VKID NRW)"
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,3 @@
+from kb_cli.main import run
+
+run()
