@@ -140,8 +140,9 @@ def running_service(settings: Settings) -> str | None:
 
 # -- the two ways to reach the routes -------------------------------------------------------------------
 @contextmanager
-def remote(url: str) -> Iterator[ServiceClient]:
-    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as http:
+def remote(url: str, token: str | None = None) -> Iterator[ServiceClient]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S, headers=headers) as http:
         yield ServiceClient(http, url)
 
 
@@ -155,15 +156,23 @@ def in_process(app: FastAPI) -> Iterator[ServiceClient]:
         yield ServiceClient(http, None)
 
 
+def local_operator(settings: Settings) -> Settings:
+    """Settings of the app run in process: it listens nowhere, and whoever can open the store's files acts as the
+    local admin (as `kb users` does on the database), whatever auth mode the served app uses."""
+    auth = settings.auth.model_copy(update={"mode": "none"})
+    server = settings.server.model_copy(update={"host": "127.0.0.1"})
+    return settings.model_copy(update={"auth": auth, "server": server})
+
+
 @contextmanager
 def connect(settings: Settings) -> Iterator[ServiceClient]:
     """The default connector: the running service if it owns our store, else the app in process."""
     url = running_service(settings)
     if url:
-        with remote(url) as client:
+        with remote(url, settings.token.get_secret_value() if settings.token else None) as client:
             yield client
         return
     from service.app import create_app
 
-    with in_process(create_app(settings)) as client:
+    with in_process(create_app(local_operator(settings))) as client:
         yield client

@@ -17,6 +17,7 @@ from ingest.errors import KBError
 from kb_cli import commands, output
 from kb_cli.client import Connector, ServiceError, connect
 from kb_cli.models import models_app
+from service.admin_cli import audit_app, tokens_app, users_app
 
 HELP = "Wissensbasis der Arbeitskreise: ingest, search and cited answers."
 
@@ -27,6 +28,9 @@ def build_app() -> typer.Typer:
     # Sub-apps: one `add_typer` per command group.
     app.add_typer(models_app, name="models")
     app.add_typer(eval_app, name="eval")
+    app.add_typer(users_app, name="users")
+    app.add_typer(tokens_app, name="tokens")
+    app.add_typer(audit_app, name="audit")
     return app
 
 

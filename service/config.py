@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     auth: AuthSettings = AuthSettings()
     audit: AuditSettings = AuditSettings()
+    token: SecretStr | None = Field(
+        None, description="`kb` as a client of a service in token mode: the API token (`KB_TOKEN`)."
+    )
     service_url: str | None = Field(
         None, description="URL of a running service for `kb ingest/search/ask` (default: http://host:port)."
     )
