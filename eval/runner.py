@@ -32,7 +32,7 @@ from ingest.errors import KBError
 from ingest.metadata import read_sidecar, resolve_metadata
 from ingest.parsers import parse_bytes
 from ingest.pipeline import IngestPipeline, Status, build_chunks, discover, file_revision
-from ingest.store import SearchMode, build_store
+from ingest.store import Provenance, SearchMode, build_store
 from service.config import Settings
 from service.llm import LLM
 
@@ -328,10 +328,8 @@ def _prepare(
 
 
 def _retrieved(hit: ScoredChunk) -> m.Retrieved:
-    p = hit.payload
-    return m.Retrieved(
-        str(p.get("doc_id")), int(p.get("char_start") or 0), int(p.get("char_end") or 0), hit.text
-    )
+    p = Provenance.from_payload(hit.payload)
+    return m.Retrieved(p.doc_id, p.char_start, p.char_end, hit.text)
 
 
 def _no_llm() -> LLM:
@@ -401,6 +399,7 @@ def _retrieval_row(
     relevant = locator.golds(question.relevant)
     result = retriever.search(question.question, AccessScope.everything(), mode=mode, top_k=k)
     retrieved = [_retrieved(hit) for hit in result.hits]
+    provenances = [Provenance.from_payload(hit.payload) for hit in result.hits]
     per_rank = m.hit_sets(retrieved, relevant, question.answers)
     return {
         "id": question.id,
@@ -411,14 +410,14 @@ def _retrieval_row(
         "retrieved": [
             {
                 "doc_id": r.doc_id,
-                "page_start": hit.payload.get("page_start"),
-                "page_end": hit.payload.get("page_end"),
+                "page_start": where.page_start,
+                "page_end": where.page_end,
                 "char_start": r.char_start,
                 "char_end": r.char_end,
                 "score": round(hit.score, 5),
                 "hit": bool(found),
             }
-            for r, hit, found in zip(retrieved, result.hits, per_rank, strict=True)
+            for r, hit, where, found in zip(retrieved, result.hits, provenances, per_rank, strict=True)
         ],
     }
 
@@ -527,11 +526,11 @@ def _answer_row(answerer: Any, retriever: Any, locator: SpanLocator, question: Q
 def _source_row(
     source: Any, spans: dict[str, m.Retrieved], relevant: Sequence[m.Gold], answers: Sequence[str]
 ) -> dict[str, Any]:
-    retrieved = spans.get(source.point_id) or m.Retrieved(source.doc_id, 0, 0, source.text)
+    retrieved = spans.get(source.point_id) or m.Retrieved(source.provenance.doc_id, 0, 0, source.text)
     return {
         "number": source.number,
-        "doc_id": source.doc_id,
-        "page_start": source.page_start,
+        "doc_id": source.provenance.doc_id,
+        "page_start": source.provenance.page_start,
         "char_start": retrieved.char_start,
         "char_end": retrieved.char_end,
         "hit": any(m.hits(retrieved, gold, answers) for gold in relevant),

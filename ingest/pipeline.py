@@ -34,7 +34,7 @@ from ingest.metadata import MetadataOverrides, read_sidecar, resolve_metadata
 from ingest.minutes import extract_minutes_records
 from ingest.parse_worker import parse_document
 from ingest.parsers import SUPPORTED_SUFFIXES
-from ingest.store import SearchFilters, Store
+from ingest.store import ActionItemRecord, DecisionRecord, SearchFilters, Store
 from ingest.structure import AgendaItem, apply_minutes_structure, apply_outline_structure, find_agenda_items
 
 log = logging.getLogger(__name__)
@@ -369,25 +369,25 @@ def build_chunks(parsed: ParsedDocument, meta: DocumentMeta, settings: IngestSet
         if records is not None:
             extra["agenda_item"] = _agenda_item(agenda, chunk.char_start)
             extra["decisions"] = [
-                {
-                    "agenda_item": d.agenda_item,
-                    "text": d.text,
-                    "vote": d.vote,
-                    "page": parsed.page_at(d.char_start),
-                    "char_start": d.char_start,
-                    "char_end": d.char_end,
-                }
+                DecisionRecord(
+                    agenda_item=d.agenda_item,
+                    text=d.text,
+                    vote=d.vote,
+                    page=parsed.page_at(d.char_start),
+                    char_start=d.char_start,
+                    char_end=d.char_end,
+                )
                 for d in records.decisions
                 if chunk.char_start <= d.char_start < chunk.char_end and _owns(chunk, chunks, d.char_start)
             ]
             extra["action_items"] = [
-                {
-                    "agenda_item": a.agenda_item,
-                    "who": a.who,
-                    "what": a.what,
-                    "due": a.due,
-                    "page": parsed.page_at(a.char_start),
-                }
+                ActionItemRecord(
+                    agenda_item=a.agenda_item,
+                    who=a.who,
+                    what=a.what,
+                    due=a.due,
+                    page=parsed.page_at(a.char_start),
+                )
                 for a in records.action_items
                 if chunk.char_start <= a.char_start < chunk.char_end and _owns(chunk, chunks, a.char_start)
             ]

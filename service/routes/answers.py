@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
@@ -16,10 +15,9 @@ router = APIRouter(prefix="/v1", tags=["answers"])
 
 
 def _citation(source: Source) -> CitationOut:
-    data = asdict(source)
-    data.pop("score", None)
-    data.pop("point_id", None)
-    return CitationOut(**data)
+    return CitationOut.from_provenance(
+        source.provenance, number=source.number, label=source.label, text=source.text
+    )
 
 
 def answer_out(result: AnswerResult) -> AnswerResponse:
