@@ -96,11 +96,13 @@ class IngestReport:
 
 @dataclass(frozen=True)
 class SourceFile:
-    """A file to ingest: where its bytes are, the stable document id, and what to show in messages."""
+    """A file to ingest: where its bytes are, the stable document id, what to show in messages (local output)
+    and the name it is stored and shown under by the service (never a server path)."""
 
     path: Path
     doc_id: str
     display: str
+    name: str  # stored as `source_path`: relative to the ingested folder, the file's or the upload's name
 
 
 @dataclass
@@ -151,9 +153,10 @@ def discover(paths: Iterable[Path]) -> tuple[list[SourceFile], list[FileOutcome]
                         )
                     )
                     continue
-                sources.append(SourceFile(file, doc_id, str(file)))
+                sources.append(SourceFile(file, doc_id, str(file), _normalise_id(rel.as_posix())))
         else:
-            sources.append(SourceFile(path, _normalise_id(path.name), str(path)))
+            name = _normalise_id(path.name)
+            sources.append(SourceFile(path, name, str(path), name))
     return sources, skipped
 
 
@@ -197,6 +200,13 @@ def _normalise_id(doc_id: str) -> str:
     return unicodedata.normalize("NFC", doc_id)
 
 
+def upload_name(filename: str) -> str:
+    """The name an uploaded file is stored and reported under: the last part of whatever name the client sent
+    (it may send any string — a path of its own machine, `..`), never a path."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    return _normalise_id(name) if name not in ("", ".", "..") else "upload"
+
+
 def file_revision(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -233,8 +243,10 @@ class IngestPipeline:
         doc_id: str | None = None,
         overrides: MetadataOverrides | None = None,
     ) -> FileOutcome:
-        """One uploaded file (HTTP). The bytes are parsed in memory; `doc_id` defaults to the file name."""
-        source = SourceFile(Path(filename), _normalise_id(doc_id or Path(filename).name), filename)
+        """One uploaded file (HTTP). The bytes are parsed in memory; `doc_id` defaults to the file name, which is
+        also the name it is stored and reported under (`upload_name`)."""
+        name = upload_name(filename)
+        source = SourceFile(Path(name), _normalise_id(doc_id or name), name, name)
         prepared = self._prepare(source, overrides or MetadataOverrides(), data=data)
         if prepared.chunks:
             self._write([prepared])
@@ -272,6 +284,8 @@ class IngestPipeline:
     ) -> _Prepared:
         outcome = FileOutcome(source.display, source.doc_id, Status.FAILED)
         try:
+            # An upload's bytes come with the request: nothing of it (no sidecar either) is read from disk.
+            from_disk = data is None
             if data is None:
                 size = os.path.getsize(source.path)
                 if size > self.settings.max_file_bytes:
@@ -282,7 +296,7 @@ class IngestPipeline:
                 data = source.path.read_bytes()
             revision = file_revision(data)
             outcome.revision = revision
-            sidecar = read_sidecar(source.path) if source.path.exists() else {}
+            sidecar = read_sidecar(source.path) if from_disk else {}
             doc_id = _normalise_id(overrides.doc_id or str(sidecar.get("doc_id") or source.doc_id))
             outcome.doc_id = doc_id
             if self._has_revision(doc_id, revision):
@@ -300,7 +314,7 @@ class IngestPipeline:
                 outcome.duplicate_of = duplicate_of
                 outcome.message = f"same content as {duplicate_of}; stored once"
                 return _Prepared(source, outcome)
-            parsed = parse_document(data, source.display, self.settings)
+            parsed = parse_document(data, source.name, self.settings)
             meta = resolve_metadata(
                 parsed, doc_id=doc_id, revision=revision, overrides=overrides, sidecar=sidecar
             )

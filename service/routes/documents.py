@@ -7,7 +7,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from ingest.domain import ScoredChunk
 from ingest.errors import DocumentNotFound, FileTooLarge
 from ingest.metadata import MetadataOverrides
-from ingest.pipeline import FileOutcome, Status
+from ingest.pipeline import FileOutcome, Status, upload_name
 from ingest.store import SearchFilters, StoredChunk
 from service.deps import ScopeDep, ServicesDep
 from service.schemas import DeleteResponse, DocumentOut, IngestOutcomeOut, IngestResponse
@@ -60,7 +60,7 @@ def upload(
     limit = services.settings.server.max_upload_bytes
     outcomes: list[FileOutcome] = []
     for index, upload_file in enumerate(files):
-        name = upload_file.filename or f"upload-{index}"
+        name = upload_name(upload_file.filename or f"upload-{index}")
         explicit = (
             doc_ids[index] if doc_ids and index < len(doc_ids) else (doc_id if len(files) == 1 else None)
         )

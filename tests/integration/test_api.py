@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,3 +155,66 @@ def test_decisions_from_minutes(tmp_path: Path, llm: ScriptedLLM) -> None:
         assert rows and all(r["doc_id"] == minutes.name for r in rows)
         assert any("TOP" in (r["agenda_item"] or "") for r in rows)
         assert c.get("/v1/decisions", params={"since": "2030-01-01"}).json() == []
+
+
+def test_no_response_names_a_server_path(tmp_path: Path) -> None:
+    """Ingest a folder given by its absolute path; no response (search, answers as JSON and SSE, documents,
+    decisions, health, errors) contains that path. Passages name their file relative to the folder."""
+    folder = tmp_path / "akten"
+    (folder / "protokolle").mkdir(parents=True)
+    (folder / "notiz.md").write_text(NOTE, encoding="utf-8")
+    shutil.copy(CORPUS / "protokoll-ak-ki-2025-09-18.md", folder / "protokolle" / "ak-ki.md")
+    (folder / "kaputt.pdf").write_bytes(b"%PDF-1.4 garbage")
+    secret = str(tmp_path)
+    bodies: list[str] = []
+    llm = ScriptedLLM({"antwort": "Das Pilotbudget beträgt 320.000 EUR.", "quellen": [1]})
+    with _client(tmp_path, llm) as c:
+        report = c.app.state.services.pipeline.ingest_paths([folder.resolve()])  # type: ignore[attr-defined]
+        assert [o.code for o in report.failed] == ["corrupt_file"]
+        search = c.post("/v1/search", json={"query": "Pilotbudget AK KI"})
+        hits = search.json()["hits"]
+        assert {h["source_path"] for h in hits} >= {"notiz.md", "protokolle/ak-ki.md"}
+        assert {h["doc_id"] for h in hits} >= {"akten/notiz.md", "akten/protokolle/ak-ki.md"}
+        answer = c.post("/v1/answers", json={"question": "Wie hoch ist das Pilotbudget des AK KI?"})
+        assert answer.json()["citations"][0]["source_path"] in {"notiz.md", "protokolle/ak-ki.md"}
+        with c.stream("POST", "/v1/answers", json={"question": "Pilotbudget AK KI?", "stream": True}) as r:
+            bodies.append(r.read().decode())
+        documents = c.get("/v1/documents", params={"include_history": True})
+        assert {d["source_path"] for d in documents.json()} == {"notiz.md", "protokolle/ak-ki.md"}
+        decisions = c.get("/v1/decisions")
+        assert decisions.json()
+        # An upload is stored and reported under its name, whatever path the client sends.
+        upload = c.post(
+            "/v1/documents",
+            files=[
+                ("files", (f"{folder}/../kaputt-hochgeladen.pdf", b"%PDF-1.4 garbage")),
+                ("files", (f"{folder}/hochgeladen.md", b"# Hochgeladen\n\nInhalt zum Pilotbudget.\n")),
+            ],
+        )
+        assert [o["path"] for o in upload.json()["outcomes"]] == ["kaputt-hochgeladen.pdf", "hochgeladen.md"]
+        uploaded = c.post(
+            "/v1/search", json={"query": "Hochgeladen Inhalt", "filters": {"doc_id": ["hochgeladen.md"]}}
+        )
+        assert [h["source_path"] for h in uploaded.json()["hits"]] == ["hochgeladen.md"]
+        errors = [
+            c.delete("/v1/documents/akten/fehlt.md"),
+            c.post("/v1/search", json={"query": ""}),
+            c.get("/v1/decisions", params={"since": 5}),
+        ]
+        responses = [search, answer, documents, decisions, upload, uploaded, *errors]
+        responses += [c.get("/healthz"), c.get("/openapi.json")]
+        bodies += [r.text for r in responses]
+    # Without a model file the answer fails with 503; the message names the file, not where it is.
+    settings = Settings()
+    settings.store.path = tmp_path / "store"
+    settings.retrieval.min_dense_score = 2.0
+    settings.llm.backend = "llama_cpp"
+    settings.llm.model = "qwen2.5-0.5b"
+    settings.llm.model_dir = tmp_path / "modelle"
+    with TestClient(create_app(settings, embedder=HashEmbedder())) as c:
+        missing_model = c.post("/v1/answers", json={"question": "Wie hoch ist das Pilotbudget des AK KI?"})
+        assert missing_model.status_code == 503 and missing_model.json()["code"] == "model_unavailable"
+        bodies.append(missing_model.text)
+    assert all(r.status_code < 500 for r in responses)
+    leaks = [body[:200] for body in bodies if secret in body]
+    assert not leaks
