@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from ingest.embedding import Embedder, build_embedder
 from ingest.pipeline import IngestPipeline
@@ -63,7 +64,10 @@ def create_app(
         finally:
             services.store.close()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served by the app itself (fastapi-offline ships the assets):
+    # the machine may have no internet, and FastAPI's own pages load them from a CDN. No online validator.
+    app = FastAPIOffline(
+        swagger_ui_parameters={"validatorUrl": None},
         title="Wissensbasis der Arbeitskreise",
         version="0.1.0",
         description="Search and cited answers over the working groups' documents. Errors are RFC 9457 "

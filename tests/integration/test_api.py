@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,3 +219,22 @@ def test_no_response_names_a_server_path(tmp_path: Path) -> None:
     assert all(r.status_code < 500 for r in responses)
     leaks = [body[:200] for body in bodies if secret in body]
     assert not leaks
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_page_references_no_other_host(tmp_path: Path, page: str) -> None:
+    """An offline machine shows the API docs: every asset the page loads comes from the service itself."""
+    with _client(tmp_path, ScriptedLLM("{}")) as c:
+        response = c.get(page)
+        assert response.status_code == 200
+        html = response.text
+        assert "://" not in html and not re.search(r"""["'(]//""", html), (
+            "no absolute or protocol-relative URL"
+        )
+        assets = re.findall(r"""(?:src|href|url|spec-url)\s*[=:]\s*["']([^"']+)["']""", html)
+        scripts = [a for a in assets if a.endswith(".js")]
+        assert scripts and "/openapi.json" in assets
+        for asset in assets:
+            assert asset.startswith("/"), asset
+            loaded = c.get(asset)
+            assert loaded.status_code == 200 and len(loaded.content) > 100, asset
