@@ -30,6 +30,7 @@ from ingest.domain import AccessScope, ScoredChunk
 from ingest.embedding import Embedder, build_embedder
 from ingest.errors import KBError
 from ingest.metadata import read_sidecar, resolve_metadata
+from ingest.parse_worker import IsolatedParser
 from ingest.parsers import parse_bytes
 from ingest.pipeline import IngestPipeline, Status, build_chunks, discover, file_revision
 from ingest.store import Provenance, SearchMode, build_store
@@ -170,8 +171,9 @@ def _build_index(
     store = build_store(eval_settings(settings, store_path).store, embedder.dim)
     started = time.perf_counter()
     try:
-        pipeline = IngestPipeline(store, embedder, settings.ingest)
-        report = pipeline.ingest_paths([corpus], progress=_ingest_progress(log))
+        with IsolatedParser() as parser:
+            pipeline = IngestPipeline(store, embedder, settings.ingest, parser=parser)
+            report = pipeline.ingest_paths([corpus], progress=_ingest_progress(log))
     finally:
         store.close()
     seconds = time.perf_counter() - started

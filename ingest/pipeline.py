@@ -32,7 +32,7 @@ from ingest.errors import FileTooLarge, IngestError, UnsupportedFormat
 from ingest.legal_refs import extract_legal_refs
 from ingest.metadata import MetadataOverrides, read_sidecar, resolve_metadata
 from ingest.minutes import extract_minutes_records
-from ingest.parse_worker import parse_document
+from ingest.parse_worker import IsolatedParser, parse_document
 from ingest.parsers import SUPPORTED_SUFFIXES
 from ingest.store import ActionItemRecord, DecisionRecord, SearchFilters, Store
 from ingest.structure import AgendaItem, apply_minutes_structure, apply_outline_structure, find_agenda_items
@@ -212,12 +212,29 @@ def file_revision(data: bytes) -> str:
 
 
 class IngestPipeline:
-    def __init__(self, store: Store, embedder: Embedder, settings: IngestSettings) -> None:
+    """Ingests files into `store`. `parser` runs the parsers in its worker process (when `settings` isolate
+    parsing); the composition root builds it and closes it. Without one the pipeline builds its own, which
+    `close()` stops."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        settings: IngestSettings,
+        parser: IsolatedParser | None = None,
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        self._owns_parser = parser is None
+        self.parser = parser if parser is not None else IsolatedParser()
         # Revisions prepared in this process, so that two copies within one batch are stored once too.
         self._prepared_revisions: dict[str, str] = {}
+
+    def close(self) -> None:
+        """Stop the parse worker if this pipeline built it (an injected one is closed by its owner)."""
+        if self._owns_parser:
+            self.parser.close()
 
     # -- entry points --------------------------------------------------------------------------------------
     def ingest_paths(
@@ -314,7 +331,7 @@ class IngestPipeline:
                 outcome.duplicate_of = duplicate_of
                 outcome.message = f"same content as {duplicate_of}; stored once"
                 return _Prepared(source, outcome)
-            parsed = parse_document(data, source.name, self.settings)
+            parsed = parse_document(data, source.name, self.settings, self.parser)
             meta = resolve_metadata(
                 parsed, doc_id=doc_id, revision=revision, overrides=overrides, sidecar=sidecar
             )

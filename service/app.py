@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from ingest.embedding import Embedder, build_embedder
+from ingest.parse_worker import IsolatedParser
 from ingest.pipeline import IngestPipeline
 from ingest.store import build_store
 from service.config import Settings
@@ -34,7 +35,8 @@ def build_services(
     embedder = embedder or build_embedder(settings.embedding)
     store = build_store(settings.store, embedder.dim)
     retriever = Retriever(store, embedder, settings.retrieval)
-    pipeline = IngestPipeline(store, embedder, settings.ingest)
+    # The parse worker (a child process) belongs to the app: `create_app`'s lifespan closes it at shutdown.
+    pipeline = IngestPipeline(store, embedder, settings.ingest, parser=IsolatedParser())
     template = load_prompt(settings.prompts_dir / settings.answer.prompt_file)
     if llm is not None:
         given = llm
@@ -62,7 +64,10 @@ def create_app(
         try:
             yield
         finally:
-            services.store.close()
+            try:
+                services.pipeline.parser.close()
+            finally:
+                services.store.close()
 
     # /docs and /redoc with Swagger UI and ReDoc served by the app itself (fastapi-offline ships the assets):
     # the machine may have no internet, and FastAPI's own pages load them from a CDN. No online validator.

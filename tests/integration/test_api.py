@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -238,3 +239,19 @@ def test_docs_page_references_no_other_host(tmp_path: Path, page: str) -> None:
             assert asset.startswith("/"), asset
             loaded = c.get(asset)
             assert loaded.status_code == 200 and len(loaded.content) > 100, asset
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_app_stops_its_parse_worker_at_shutdown(tmp_path: Path, llm: ScriptedLLM) -> None:
+    with _client(tmp_path, llm) as c:
+        c.post("/v1/documents", files={"files": ("notiz.md", NOTE.encode())})
+        pid = c.app.state.services.pipeline.parser.pid  # type: ignore[attr-defined]
+        assert pid is not None and _running(pid)
+    assert not _running(pid)
