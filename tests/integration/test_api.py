@@ -8,6 +8,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -255,3 +256,76 @@ def test_the_app_stops_its_parse_worker_at_shutdown(tmp_path: Path, llm: Scripte
         pid = c.app.state.services.pipeline.parser.pid  # type: ignore[attr-defined]
         assert pid is not None and _running(pid)
     assert not _running(pid)
+
+
+PUBLIC_NOTE = (
+    "# Verbandsnotiz\n\nDas Pilotbudget wird in den Arbeitskreisen beraten und ist hier nicht beziffert.\n"
+)
+
+
+def _stream(client: TestClient, body: dict[str, Any], headers: dict[str, str]) -> list[tuple[str, Any]]:
+    with client.stream("POST", "/v1/answers", json={**body, "stream": True}, headers=headers) as r:
+        assert r.status_code == 200
+        return [
+            (e.split("\n")[0][7:], json.loads(e.split("\n")[1][6:]))
+            for e in r.read().decode().strip().split("\n\n")
+        ]
+
+
+def test_answers_keep_to_the_callers_scope_as_json_and_as_stream(
+    client: TestClient, llm: ScriptedLLM
+) -> None:
+    """The group note (ak-ki, visibility group) reaches neither the model nor the response for a caller outside
+    its group or visibility; a public note does. The caller's own group gets the cited answer."""
+    client.post(
+        "/v1/documents",
+        files={"files": ("verband.md", PUBLIC_NOTE.encode())},
+        data={"working_group": "allgemein", "visibility": "public"},
+    )
+    question = {"question": "Wie hoch ist das Pilotbudget des AK KI?"}
+    outside = [{"X-KB-Groups": "ak-rechenzentren"}, {"X-KB-Groups": "ak-ki", "X-KB-Visibility": "public"}]
+    for headers in outside:
+        body = client.post("/v1/answers", json=question, headers=headers).json()
+        assert body["declined"], body
+        assert {s["doc_id"] for s in body["sources"]} <= {"verband.md"} and body["citations"] == []
+        events = _stream(client, question, headers)
+        assert events[0][0] == "sources" and {s["doc_id"] for s in events[0][1]} <= {"verband.md"}
+        assert events[-1][0] == "done" and events[-1][1]["declined"]
+        assert {s["doc_id"] for s in events[-1][1]["sources"]} <= {"verband.md"}
+    prompts = ["\n".join(m["content"] for m in call) for call in llm.calls]
+    assert not any("320.000" in p for p in prompts), "no passage outside the scope reached the model"
+
+    own = {"X-KB-Groups": "ak-ki", "X-KB-Visibility": "group,public"}
+    body = client.post("/v1/answers", json=question, headers=own).json()
+    assert not body["declined"] and body["citations"][0]["doc_id"] == "notiz.md"
+    events = _stream(client, question, own)
+    assert "notiz.md" in {s["doc_id"] for s in events[0][1]}
+    assert events[-1][1]["citations"][0]["doc_id"] == "notiz.md"
+
+
+def test_decisions_keep_to_the_callers_scope(tmp_path: Path, llm: ScriptedLLM) -> None:
+    minutes = {
+        "ak-ki": CORPUS / "protokoll-ak-ki-2025-09-18.md",
+        "ak-is": CORPUS / "protokoll-ak-informationssicherheit-2025-10-07.md",
+    }
+    with _client(tmp_path, llm) as c:
+        for group, path in minutes.items():
+            c.post(
+                "/v1/documents",
+                files={"files": (path.name, path.read_bytes())},
+                data={"working_group": group, "visibility": "group"},
+            )
+
+        def docs(headers: dict[str, str], **params: str) -> set[str]:
+            response = c.get("/v1/decisions", headers=headers, params=params)
+            assert response.status_code == 200
+            return {row["doc_id"] for row in response.json()}
+
+        assert docs({}) == {p.name for p in minutes.values()}, "every minutes file has decisions"
+        assert docs({"X-KB-Groups": "ak-ki"}) == {minutes["ak-ki"].name}
+        assert docs({"X-KB-Groups": "ak-is"}) == {minutes["ak-is"].name}
+        assert docs({"X-KB-Groups": "ak-ki"}, working_group="ak-is") == set(), (
+            "a filter does not widen the scope"
+        )
+        assert docs({"X-KB-Groups": "ak-rechenzentren"}) == set()
+        assert docs({"X-KB-Groups": "ak-ki,ak-is", "X-KB-Visibility": "public,internal"}) == set()
