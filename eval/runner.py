@@ -28,8 +28,15 @@ from ingest.chunking import embedding_text
 from ingest.domain import AccessScope, ScoredChunk
 from ingest.embedding import Embedder, build_embedder
 from ingest.errors import KBError
-from ingest.pipeline import IngestPipeline, SourceFile, Status, discover, file_chunks
-from ingest.store import SearchMode, build_store
+from ingest.parse_worker import IsolatedParser
+from ingest.pipeline import (
+    IngestPipeline,
+    SourceFile,
+    Status,
+    discover,
+    file_chunks,
+)
+from ingest.store import Provenance, SearchMode, build_store
 from service.config import Settings
 from service.llm import LLM
 
@@ -86,15 +93,19 @@ def chunks_hash(corpus: Path, settings: Settings) -> str:
     payload fields such as `ingested_at`) keeps the cached index usable."""
     digest = hashlib.sha256()
     sources, _ = discover([corpus])
-    for source in sources:
-        for line in _chunk_lines(source, settings):
-            digest.update(line.encode())
+    parser = IsolatedParser()
+    try:
+        for source in sources:
+            for line in _chunk_lines(source, settings, parser):
+                digest.update(line.encode())
+    finally:
+        parser.close()
     return digest.hexdigest()
 
 
-def _chunk_lines(source: SourceFile, settings: Settings) -> list[str]:
+def _chunk_lines(source: SourceFile, settings: Settings, parser: IsolatedParser) -> list[str]:
     try:
-        chunks = file_chunks(source, settings.ingest)
+        chunks = file_chunks(source, settings.ingest, parser)
     except (KBError, OSError) as exc:
         return [f"{source.display}\x1ffailed\x1f{exc}\n"]
     fields = (
@@ -162,8 +173,9 @@ def _build_index(
     store = build_store(eval_settings(settings, store_path).store, embedder.dim)
     started = time.perf_counter()
     try:
-        pipeline = IngestPipeline(store, embedder, settings.ingest)
-        report = pipeline.ingest_paths([corpus], progress=_ingest_progress(log))
+        with IsolatedParser() as parser:
+            pipeline = IngestPipeline(store, embedder, settings.ingest, parser=parser)
+            report = pipeline.ingest_paths([corpus], progress=_ingest_progress(log))
     finally:
         store.close()
     seconds = time.perf_counter() - started
@@ -320,10 +332,8 @@ def _prepare(
 
 
 def _retrieved(hit: ScoredChunk) -> m.Retrieved:
-    p = hit.payload
-    return m.Retrieved(
-        str(p.get("doc_id")), int(p.get("char_start") or 0), int(p.get("char_end") or 0), hit.text
-    )
+    p = Provenance.from_payload(hit.payload)
+    return m.Retrieved(p.doc_id, p.char_start, p.char_end, hit.text)
 
 
 def _no_llm() -> LLM:
@@ -393,6 +403,7 @@ def _retrieval_row(
     relevant = locator.golds(question.relevant)
     result = retriever.search(question.question, AccessScope.everything(), mode=mode, top_k=k)
     retrieved = [_retrieved(hit) for hit in result.hits]
+    provenances = [Provenance.from_payload(hit.payload) for hit in result.hits]
     per_rank = m.hit_sets(retrieved, relevant, question.answers)
     return {
         "id": question.id,
@@ -403,14 +414,14 @@ def _retrieval_row(
         "retrieved": [
             {
                 "doc_id": r.doc_id,
-                "page_start": hit.payload.get("page_start"),
-                "page_end": hit.payload.get("page_end"),
+                "page_start": where.page_start,
+                "page_end": where.page_end,
                 "char_start": r.char_start,
                 "char_end": r.char_end,
                 "score": round(hit.score, 5),
                 "hit": bool(found),
             }
-            for r, hit, found in zip(retrieved, result.hits, per_rank, strict=True)
+            for r, hit, where, found in zip(retrieved, result.hits, provenances, per_rank, strict=True)
         ],
     }
 
@@ -519,11 +530,11 @@ def _answer_row(answerer: Any, retriever: Any, locator: SpanLocator, question: Q
 def _source_row(
     source: Any, spans: dict[str, m.Retrieved], relevant: Sequence[m.Gold], answers: Sequence[str]
 ) -> dict[str, Any]:
-    retrieved = spans.get(source.point_id) or m.Retrieved(source.doc_id, 0, 0, source.text)
+    retrieved = spans.get(source.point_id) or m.Retrieved(source.provenance.doc_id, 0, 0, source.text)
     return {
         "number": source.number,
-        "doc_id": source.doc_id,
-        "page_start": source.page_start,
+        "doc_id": source.provenance.doc_id,
+        "page_start": source.provenance.page_start,
         "char_start": retrieved.char_start,
         "char_end": retrieved.char_end,
         "hit": any(m.hits(retrieved, gold, answers) for gold in relevant),

@@ -1,7 +1,8 @@
 """Typed domain objects that flow through the ingestion pipeline.
 
 Parsers produce a `ParsedDocument`; metadata resolution produces a `DocumentMeta`; chunking turns both into
-`Chunk`s whose payload carries the full provenance of DESIGN.md; the store returns `ScoredChunk`s.
+`Chunk`s that carry the full provenance of DESIGN.md (stored as the payload `ingest.store` defines); the store
+returns `ScoredChunk`s.
 """
 
 from __future__ import annotations
@@ -142,39 +143,11 @@ class Chunk:
     def point_id(self) -> str:
         return chunk_point_id(self.doc_id, self.revision, self.ordinal)
 
-    def payload(self, *, is_current: bool = True) -> dict[str, Any]:
-        """The Qdrant payload: the provenance contract of DESIGN.md, flat and filterable."""
-        m = self.meta
-        payload: dict[str, Any] = {
-            "doc_id": self.doc_id,
-            "revision": self.revision,
-            "ordinal": self.ordinal,
-            "chunk_count": self.chunk_count,
-            "text": self.text,
-            "title": m.title,
-            "source_path": m.source_path,
-            "page_start": self.page_start,
-            "page_end": self.page_end,
-            "section_path": list(self.section_path),
-            "char_start": self.char_start,
-            "char_end": self.char_end,
-            "doc_type": m.doc_type.value,
-            "working_group": m.working_group,
-            "visibility": m.visibility.value,
-            "date": m.date,
-            "status": m.status.value if m.status else None,
-            "version": m.version,
-            "supersedes": m.supersedes,
-            "inferred": sorted(m.inferred),
-            "is_current": is_current,
-        }
-        payload.update(self.extra)
-        return payload
-
 
 @dataclass(frozen=True)
 class ScoredChunk:
-    """A search hit: the stored payload plus the score of the ranking that produced it."""
+    """A search hit: the stored payload plus the score of the ranking that produced it. The payload is read
+    through `ingest.store.StoredChunk` (typed), not by key."""
 
     point_id: str
     score: float

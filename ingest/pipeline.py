@@ -32,9 +32,9 @@ from ingest.errors import FileTooLarge, IngestError, UnsupportedFormat
 from ingest.legal_refs import extract_legal_refs
 from ingest.metadata import MetadataOverrides, read_sidecar, resolve_metadata
 from ingest.minutes import extract_minutes_records
-from ingest.parse_worker import parse_document
+from ingest.parse_worker import IsolatedParser, parse_document
 from ingest.parsers import SUPPORTED_SUFFIXES
-from ingest.store import SearchFilters, Store
+from ingest.store import ActionItemRecord, DecisionRecord, SearchFilters, Store
 from ingest.structure import AgendaItem, apply_minutes_structure, apply_outline_structure, find_agenda_items
 
 log = logging.getLogger(__name__)
@@ -96,11 +96,13 @@ class IngestReport:
 
 @dataclass(frozen=True)
 class SourceFile:
-    """A file to ingest: where its bytes are, the stable document id, and what to show in messages."""
+    """A file to ingest: where its bytes are, the stable document id, what to show in messages (local output)
+    and the name it is stored and shown under by the service (never a server path)."""
 
     path: Path
     doc_id: str
     display: str
+    name: str  # stored as `source_path`: relative to the ingested folder, the file's or the upload's name
 
 
 @dataclass
@@ -151,9 +153,10 @@ def discover(paths: Iterable[Path]) -> tuple[list[SourceFile], list[FileOutcome]
                         )
                     )
                     continue
-                sources.append(SourceFile(file, doc_id, str(file)))
+                sources.append(SourceFile(file, doc_id, str(file), _normalise_id(rel.as_posix())))
         else:
-            sources.append(SourceFile(path, _normalise_id(path.name), str(path)))
+            name = _normalise_id(path.name)
+            sources.append(SourceFile(path, name, str(path), name))
     return sources, skipped
 
 
@@ -197,6 +200,13 @@ def _normalise_id(doc_id: str) -> str:
     return unicodedata.normalize("NFC", doc_id)
 
 
+def upload_name(filename: str) -> str:
+    """The name an uploaded file is stored and reported under: the last part of whatever name the client sent
+    (it may send any string — a path of its own machine, `..`), never a path."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    return _normalise_id(name) if name not in ("", ".", "..") else "upload"
+
+
 def file_revision(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -206,12 +216,12 @@ def document_id(source: SourceFile, sidecar: Mapping[str, Any], explicit: str | 
     return _normalise_id(explicit or str(sidecar.get("doc_id") or source.doc_id))
 
 
-def file_chunks(source: SourceFile, settings: IngestSettings) -> list[Chunk]:
+def file_chunks(source: SourceFile, settings: IngestSettings, parser: IsolatedParser) -> list[Chunk]:
     """The chunks ingestion would store for a file (same id, parsing, metadata and chunking), without
     embedding or storing anything. Raises the file's typed error (or OSError) where ingestion records one."""
     data = source.path.read_bytes()
     sidecar = read_sidecar(source.path)
-    parsed = parse_document(data, source.display, settings)
+    parsed = parse_document(data, source.name, settings, parser)
     meta = resolve_metadata(
         parsed, doc_id=document_id(source, sidecar), revision=file_revision(data), sidecar=sidecar
     )
@@ -219,12 +229,29 @@ def file_chunks(source: SourceFile, settings: IngestSettings) -> list[Chunk]:
 
 
 class IngestPipeline:
-    def __init__(self, store: Store, embedder: Embedder, settings: IngestSettings) -> None:
+    """Ingests files into `store`. `parser` runs the parsers in its worker process (when `settings` isolate
+    parsing); the composition root builds it and closes it. Without one the pipeline builds its own, which
+    `close()` stops."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        settings: IngestSettings,
+        parser: IsolatedParser | None = None,
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        self._owns_parser = parser is None
+        self.parser = parser if parser is not None else IsolatedParser()
         # Revisions prepared in this process, so that two copies within one batch are stored once too.
         self._prepared_revisions: dict[str, str] = {}
+
+    def close(self) -> None:
+        """Stop the parse worker if this pipeline built it (an injected one is closed by its owner)."""
+        if self._owns_parser:
+            self.parser.close()
 
     # -- entry points --------------------------------------------------------------------------------------
     def ingest_paths(
@@ -251,9 +278,11 @@ class IngestPipeline:
         overrides: MetadataOverrides | None = None,
         sidecar: Mapping[str, Any] | None = None,
     ) -> FileOutcome:
-        """One uploaded file (HTTP). The bytes are parsed in memory; `doc_id` defaults to the file name;
-        `sidecar` is the file's `.meta.yaml` as the uploader read it (the server reads no file by that name)."""
-        source = SourceFile(Path(filename), _normalise_id(doc_id or Path(filename).name), filename)
+        """One uploaded file (HTTP). The bytes are parsed in memory; `doc_id` defaults to the file name, which is
+        also the name it is stored and reported under (`upload_name`); `sidecar` is the file's `.meta.yaml` as the
+        uploader read it (the server reads no file by that name)."""
+        name = upload_name(filename)
+        source = SourceFile(Path(name), _normalise_id(doc_id or name), name, name)
         prepared = self._prepare(source, overrides or MetadataOverrides(), data=data, sidecar=sidecar or {})
         if prepared.chunks:
             self._write([prepared])
@@ -295,6 +324,8 @@ class IngestPipeline:
     ) -> _Prepared:
         outcome = FileOutcome(source.display, source.doc_id, Status.FAILED)
         try:
+            # An upload's bytes come with the request: nothing of it (no sidecar either) is read from disk.
+            from_disk = data is None
             if data is None:
                 size = os.path.getsize(source.path)
                 if size > self.settings.max_file_bytes:
@@ -306,7 +337,7 @@ class IngestPipeline:
             revision = file_revision(data)
             outcome.revision = revision
             if sidecar is None:
-                sidecar = read_sidecar(source.path) if source.path.exists() else {}
+                sidecar = read_sidecar(source.path) if from_disk else {}
             doc_id = document_id(source, sidecar, overrides.doc_id)
             outcome.doc_id = doc_id
             if self._has_revision(doc_id, revision):
@@ -324,7 +355,7 @@ class IngestPipeline:
                 outcome.duplicate_of = duplicate_of
                 outcome.message = f"same content as {duplicate_of}; stored once"
                 return _Prepared(source, outcome)
-            parsed = parse_document(data, source.display, self.settings)
+            parsed = parse_document(data, source.name, self.settings, self.parser)
             meta = resolve_metadata(
                 parsed, doc_id=doc_id, revision=revision, overrides=overrides, sidecar=sidecar
             )
@@ -393,25 +424,25 @@ def build_chunks(parsed: ParsedDocument, meta: DocumentMeta, settings: IngestSet
         if records is not None:
             extra["agenda_item"] = _agenda_item(agenda, chunk.char_start)
             extra["decisions"] = [
-                {
-                    "agenda_item": d.agenda_item,
-                    "text": d.text,
-                    "vote": d.vote,
-                    "page": parsed.page_at(d.char_start),
-                    "char_start": d.char_start,
-                    "char_end": d.char_end,
-                }
+                DecisionRecord(
+                    agenda_item=d.agenda_item,
+                    text=d.text,
+                    vote=d.vote,
+                    page=parsed.page_at(d.char_start),
+                    char_start=d.char_start,
+                    char_end=d.char_end,
+                )
                 for d in records.decisions
                 if chunk.char_start <= d.char_start < chunk.char_end and _owns(chunk, chunks, d.char_start)
             ]
             extra["action_items"] = [
-                {
-                    "agenda_item": a.agenda_item,
-                    "who": a.who,
-                    "what": a.what,
-                    "due": a.due,
-                    "page": parsed.page_at(a.char_start),
-                }
+                ActionItemRecord(
+                    agenda_item=a.agenda_item,
+                    who=a.who,
+                    what=a.what,
+                    due=a.due,
+                    page=parsed.page_at(a.char_start),
+                )
                 for a in records.action_items
                 if chunk.char_start <= a.char_start < chunk.char_end and _owns(chunk, chunks, a.char_start)
             ]

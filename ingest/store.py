@@ -12,11 +12,12 @@ the dense and BM25 candidate lists with our weighted RRF (`fuse_rrf`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -190,12 +191,231 @@ def date_number(date: str | None) -> int | None:
         return None
 
 
-def _point_payload(chunk: Chunk) -> dict[str, Any]:
-    payload = chunk.payload()
-    payload["is_current"] = int(bool(payload.get("is_current", True)))
-    payload["date_num"] = date_number(chunk.meta.date)
+# -- the payload schema -------------------------------------------------------------------------------------
+# Every point's payload is flat (filterable keys at the top level). It is written by `chunk_payload` and read
+# back only through `StoredChunk.from_payload`; nothing else reads payload dicts by key.
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a passage comes from (the provenance contract of DESIGN.md): what every hit, source and citation
+    carries. `char_start`/`char_end` index the document's extracted text; `source_path` is relative to the
+    ingested folder (or the file or upload name), never a server path."""
+
+    doc_id: str
+    revision: str
+    title: str
+    source_path: str | None
+    page_start: int | None
+    page_end: int | None
+    section_path: tuple[str, ...]
+    char_start: int
+    char_end: int
+    doc_type: str
+    working_group: str
+    visibility: str
+    date: str | None
+
+    @classmethod
+    def of(cls, chunk: Chunk) -> Provenance:
+        m = chunk.meta
+        return cls(
+            doc_id=chunk.doc_id,
+            revision=chunk.revision,
+            title=m.title,
+            source_path=m.source_path,
+            page_start=chunk.page_start,
+            page_end=chunk.page_end,
+            section_path=tuple(chunk.section_path),
+            char_start=chunk.char_start,
+            char_end=chunk.char_end,
+            doc_type=m.doc_type.value,
+            working_group=m.working_group,
+            visibility=m.visibility.value,
+            date=m.date,
+        )
+
+    def to_payload(self) -> dict[str, Any]:
+        payload = dataclasses.asdict(self)
+        payload["section_path"] = list(self.section_path)
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> Provenance:
+        doc_id = _text(payload, "doc_id")
+        return cls(
+            doc_id=doc_id,
+            revision=_text(payload, "revision"),
+            # An empty title shows the document id, as everywhere a passage is labelled.
+            title=_text(payload, "title") or doc_id,
+            source_path=_optional_text(payload, "source_path"),
+            page_start=_optional_int(payload, "page_start"),
+            page_end=_optional_int(payload, "page_end"),
+            section_path=_texts(payload, "section_path"),
+            char_start=_optional_int(payload, "char_start") or 0,
+            char_end=_optional_int(payload, "char_end") or 0,
+            doc_type=_text(payload, "doc_type"),
+            working_group=_text(payload, "working_group"),
+            visibility=_text(payload, "visibility"),
+            date=_optional_text(payload, "date"),
+        )
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """A decision (Beschluss) recorded in minutes, stored with the chunk that contains its start."""
+
+    agenda_item: str | None
+    text: str
+    vote: str | None
+    page: int | None
+    char_start: int | None = None
+    char_end: int | None = None
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> DecisionRecord:
+        return cls(
+            agenda_item=_optional_text(payload, "agenda_item"),
+            text=_text(payload, "text"),
+            vote=_optional_text(payload, "vote"),
+            page=_optional_int(payload, "page"),
+            char_start=_optional_int(payload, "char_start"),
+            char_end=_optional_int(payload, "char_end"),
+        )
+
+
+@dataclass(frozen=True)
+class ActionItemRecord:
+    """An action item (who does what by when) recorded in minutes."""
+
+    agenda_item: str | None
+    who: str | None
+    what: str
+    due: str | None
+    page: int | None
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> ActionItemRecord:
+        return cls(
+            agenda_item=_optional_text(payload, "agenda_item"),
+            who=_optional_text(payload, "who"),
+            what=_text(payload, "what"),
+            due=_optional_text(payload, "due"),
+            page=_optional_int(payload, "page"),
+        )
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """One point's payload, typed: the passage, its provenance and what ingestion recorded about it.
+
+    Document-level fields (`status`, `inferred`, `page_count`, `attendees`, …) are read from the head chunk
+    (ordinal 0) of a revision, which the document list uses as the manifest."""
+
+    provenance: Provenance
+    text: str
+    ordinal: int
+    chunk_count: int
+    is_current: bool
+    status: str | None
+    version: str | None
+    supersedes: str | None
+    inferred: tuple[str, ...]
+    ingested_at: str | None
+    legal_refs: tuple[str, ...]
+    agenda_item: str | None
+    decisions: tuple[DecisionRecord, ...]
+    action_items: tuple[ActionItemRecord, ...]
+    attendees: tuple[str, ...]
+    page_count: int | None
+
+    @classmethod
+    def of(cls, hit: ScoredChunk) -> StoredChunk:
+        return cls.from_payload(hit.payload)
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> StoredChunk:
+        return cls(
+            provenance=Provenance.from_payload(payload),
+            text=_text(payload, "text"),
+            ordinal=_optional_int(payload, "ordinal") or 0,
+            chunk_count=_optional_int(payload, "chunk_count") or 0,
+            is_current=bool(payload.get("is_current", True)),
+            status=_optional_text(payload, "status"),
+            version=_optional_text(payload, "version"),
+            supersedes=_optional_text(payload, "supersedes"),
+            inferred=_texts(payload, "inferred"),
+            ingested_at=_optional_text(payload, "ingested_at"),
+            legal_refs=_texts(payload, "legal_refs"),
+            agenda_item=_optional_text(payload, "agenda_item"),
+            decisions=tuple(DecisionRecord.from_payload(d) for d in _mappings(payload, "decisions")),
+            action_items=tuple(ActionItemRecord.from_payload(a) for a in _mappings(payload, "action_items")),
+            attendees=_texts(payload, "attendees"),
+            page_count=_optional_int(payload, "page_count"),
+        )
+
+
+def chunk_payload(chunk: Chunk) -> dict[str, Any]:
+    """The payload a chunk is stored with: its provenance, the passage, the document's metadata, the pipeline's
+    per-chunk extras (legal refs, agenda item, minutes records) and the derived keys filters use."""
+    m = chunk.meta
+    payload = Provenance.of(chunk).to_payload()
+    payload.update(
+        {
+            "ordinal": chunk.ordinal,
+            "chunk_count": chunk.chunk_count,
+            "text": chunk.text,
+            "status": m.status.value if m.status else None,
+            "version": m.version,
+            "supersedes": m.supersedes,
+            "inferred": sorted(m.inferred),
+        }
+    )
+    payload.update({key: _plain(value) for key, value in chunk.extra.items()})
+    # Flags are stored as 0/1 integers (see INTEGER_FIELDS); dates also as a number for range filters.
+    payload["is_current"] = 1
+    payload["date_num"] = date_number(m.date)
     payload["has_decisions"] = int(bool(payload.get("decisions")))
     return payload
+
+
+def _plain(value: Any) -> Any:
+    """Records (frozen dataclasses) and tuples as JSON-like payload values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _text(payload: Mapping[str, Any], key: str) -> str:
+    value = payload.get(key)
+    return "" if value is None else str(value)
+
+
+def _optional_text(payload: Mapping[str, Any], key: str) -> str | None:
+    value = payload.get(key)
+    return None if value is None else str(value)
+
+
+def _optional_int(payload: Mapping[str, Any], key: str) -> int | None:
+    value = payload.get(key)
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _texts(payload: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = payload.get(key)
+    return tuple(str(item) for item in value) if isinstance(value, list | tuple) else ()
+
+
+def _mappings(payload: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    value = payload.get(key)
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list | tuple) else []
 
 
 # A backend-neutral filter tree, translated once per backend.
@@ -333,7 +553,7 @@ class EdgeStore:
             qe.Point(
                 chunk.point_id,
                 {DENSE: dense[i].tolist(), SPARSE: self._bm25.embed_document(sparse_texts[i])},
-                _point_payload(chunk),
+                chunk_payload(chunk),
             )
             for i, chunk in enumerate(chunks)
         ]
@@ -510,7 +730,7 @@ class ServerStore:
             m.PointStruct(
                 id=chunk.point_id,
                 vector={DENSE: dense[i].tolist(), SPARSE: self._sparse(sparse_texts[i], query=False)},
-                payload=_point_payload(chunk),
+                payload=chunk_payload(chunk),
             )
             for i, chunk in enumerate(chunks)
         ]

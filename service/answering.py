@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ingest.domain import AccessScope, ScoredChunk
-from ingest.store import SearchFilters
+from ingest.store import Provenance, SearchFilters
 from service import citations
 from service.config import AnswerSettings, LLMSettings
 from service.llm import LLM, GenerationStats
@@ -25,8 +25,8 @@ from service.prompting import (
     answer_schema,
     fit_sources,
     format_sources,
-    provenance,
     render,
+    source_label,
 )
 from service.retrieval import Retriever
 
@@ -39,20 +39,15 @@ class Source:
 
     number: int
     point_id: str
-    doc_id: str
-    revision: str
-    title: str
+    provenance: Provenance
     label: str
-    source_path: str | None
-    page_start: int | None
-    page_end: int | None
-    section_path: list[str]
     text: str
     score: float
 
     @classmethod
     def from_hit(cls, number: int, hit: ScoredChunk) -> Source:
-        return cls(number=number, score=hit.score, **provenance(hit))
+        provenance = Provenance.from_payload(hit.payload)
+        return cls(number, hit.point_id, provenance, source_label(provenance), hit.text, hit.score)
 
 
 @dataclass

@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from ingest.embedding import Embedder, build_embedder
+from ingest.parse_worker import IsolatedParser
 from ingest.pipeline import IngestPipeline
 from ingest.store import build_store
 from service.audit import AuditLog, AuditMiddleware, audited
@@ -39,7 +41,8 @@ def build_services(
     embedder = embedder or build_embedder(settings.embedding)
     store = build_store(settings.store, embedder.dim)
     retriever = Retriever(store, embedder, settings.retrieval)
-    pipeline = IngestPipeline(store, embedder, settings.ingest)
+    # The parse worker (a child process) belongs to the app: `create_app`'s lifespan closes it at shutdown.
+    pipeline = IngestPipeline(store, embedder, settings.ingest, parser=IsolatedParser())
     template = load_prompt(settings.prompts_dir / settings.answer.prompt_file)
     if llm is not None:
         given = llm
@@ -79,10 +82,16 @@ def create_app(
         try:
             yield
         finally:
-            services.store.close()
-            services.database.close()
+            try:
+                services.pipeline.parser.close()
+            finally:
+                services.store.close()
+                services.database.close()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served by the app itself (fastapi-offline ships the assets):
+    # the machine may have no internet, and FastAPI's own pages load them from a CDN. No online validator.
+    app = FastAPIOffline(
+        swagger_ui_parameters={"validatorUrl": None},
         title="Wissensbasis der Arbeitskreise",
         version="0.1.0",
         description="Search and cited answers over the working groups' documents. Errors are RFC 9457 "

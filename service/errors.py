@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,6 +15,16 @@ log = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "urn:kb:problem:"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+# An absolute file path (`/…/name`): not after a word character, a dot, a colon or a slash, so URLs, ratios and
+# route paths inside words are left alone.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/'\"(),;]+/)+([^\s/'\"(),;]+)")
+
+
+def public_text(text: str) -> str:
+    """`text` with every absolute file path cut to its last part: no response names a path on the server."""
+    return _ABSOLUTE_PATH.sub(r"\1", text)
 
 
 def problem(
@@ -40,12 +51,14 @@ def problem(
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(KBError)
     async def kb_error(request: Request, exc: KBError) -> JSONResponse:
-        extra = {"path": exc.path} if exc.path else {}
+        # Paths in typed errors name files as the user knows them (relative, or an upload's name); an absolute
+        # path (a model file, the store) is cut to its name.
+        extra = {"path": public_text(exc.path)} if exc.path else {}
         return problem(
             exc.http_status,
             exc.code,
             type(exc).__name__,
-            str(exc),
+            public_text(str(exc)),
             request.url.path,
             headers=exc.headers() or None,
             **extra,

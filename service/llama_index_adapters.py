@@ -26,25 +26,23 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from pydantic import PrivateAttr
 
 from ingest.domain import AccessScope, ScoredChunk
-from ingest.store import SearchFilters
+from ingest.store import Provenance, SearchFilters
 from service.llm import LLM
 from service.retrieval import Retriever
-
-PROVENANCE_KEYS = (
-    "doc_id", "revision", "title", "source_path", "page_start", "page_end", "section_path", "doc_type",
-    "working_group", "visibility", "date",
-)  # fmt: skip
 
 
 def to_node(hit: ScoredChunk) -> NodeWithScore:
     """A search hit as a llama-index node, with its provenance as metadata and its character span."""
-    p = hit.payload
+    p = Provenance.from_payload(hit.payload)
+    metadata = p.to_payload()
+    # The span is the node's own (start/end_char_idx), not metadata.
+    del metadata["char_start"], metadata["char_end"]
     node = TextNode(
         id_=hit.point_id,
         text=hit.text,
-        metadata={k: p.get(k) for k in PROVENANCE_KEYS},
-        start_char_idx=p.get("char_start"),
-        end_char_idx=p.get("char_end"),
+        metadata=metadata,
+        start_char_idx=p.char_start,
+        end_char_idx=p.char_end,
     )
     return NodeWithScore(node=node, score=hit.score)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from ingest.domain import ScoredChunk
 from ingest.errors import ConfigurationError
+from ingest.store import Provenance
 
 SYSTEM_MARK = "=== system ==="
 USER_MARK = "=== user ==="
@@ -51,43 +52,21 @@ def render(template: PromptTemplate, **variables: str) -> list[dict[str, str]]:
     ]
 
 
-def source_label(hit: ScoredChunk) -> str:
+def source_label(p: Provenance) -> str:
     """ "Titel, S. 3–4 – Abschnitt" — the same label the user sees next to the answer."""
-    p = hit.payload
-    label = str(p.get("title") or p.get("doc_id"))
-    if p.get("page_start"):
-        pages = (
-            f"{p['page_start']}"
-            if p.get("page_end") in (None, p["page_start"])
-            else (f"{p['page_start']}–{p['page_end']}")
-        )
+    label = p.title
+    if p.page_start:
+        pages = f"{p.page_start}" if p.page_end in (None, p.page_start) else f"{p.page_start}–{p.page_end}"
         label += f", S. {pages}"
-    section = p.get("section_path") or []
-    if section:
-        label += f" – {section[-1]}"
+    if p.section_path:
+        label += f" – {p.section_path[-1]}"
     return label
-
-
-def provenance(hit: ScoredChunk) -> dict[str, Any]:
-    """What every passage shown to a user carries: where it comes from and how it is labelled."""
-    p = hit.payload
-    return {
-        "point_id": hit.point_id,
-        "doc_id": str(p.get("doc_id")),
-        "revision": str(p.get("revision")),
-        "title": str(p.get("title") or p.get("doc_id")),
-        "label": source_label(hit),
-        "source_path": p.get("source_path"),
-        "page_start": p.get("page_start"),
-        "page_end": p.get("page_end"),
-        "section_path": list(p.get("section_path") or []),
-        "text": hit.text,
-    }
 
 
 def format_sources(hits: Sequence[ScoredChunk]) -> str:
     return "\n\n".join(
-        f"[{i}] {source_label(hit)}\n{hit.text.strip()}" for i, hit in enumerate(hits, start=1)
+        f"[{i}] {source_label(Provenance.from_payload(hit.payload))}\n{hit.text.strip()}"
+        for i, hit in enumerate(hits, start=1)
     )
 
 

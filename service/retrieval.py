@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from ingest.domain import AccessScope, ScoredChunk
 from ingest.embedding import Embedder
-from ingest.store import SearchFilters, SearchMode, Store, StoreQuery
+from ingest.store import Provenance, SearchFilters, SearchMode, Store, StoredChunk, StoreQuery
 from service.citations import content_terms
 from service.config import RetrievalSettings
 
@@ -73,9 +73,10 @@ class Retriever:
         heads = self.store.scroll(scope, SearchFilters(only_heads=True, include_history=True))
         latest: dict[str, tuple[str, str]] = {}
         for head in heads:
-            ingested = str(head.payload.get("ingested_at") or "")
+            stored = StoredChunk.of(head)
+            ingested = stored.ingested_at or ""
             if ingested and ingested <= cutoff and ingested >= latest.get(head.doc_id, ("", ""))[0]:
-                latest[head.doc_id] = (ingested, str(head.payload["revision"]))
+                latest[head.doc_id] = (ingested, stored.provenance.revision)
         return frozenset(rev for _, rev in latest.values()) or frozenset({"\x00none"})
 
 
@@ -86,5 +87,5 @@ def term_overlap(question: str, hits: list[ScoredChunk]) -> float:
         return 0.0
     found: set[str] = set()
     for hit in hits:
-        found |= terms & content_terms(hit.text + " " + str(hit.payload.get("title", "")))
+        found |= terms & content_terms(hit.text + " " + Provenance.from_payload(hit.payload).title)
     return len(found) / len(terms)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, Field
 
-from ingest.store import SearchFilters, SearchMode
+from ingest.store import Provenance, SearchFilters, SearchMode
+
+SOURCE_PATH_DESCRIPTION = (
+    "Path of the file relative to the folder that was ingested (a file given directly: its name; an upload: "
+    "its upload name). Never a path on the server."
+)
 
 
 class Filters(BaseModel):
@@ -57,24 +62,43 @@ class SearchRequest(BaseModel):
     filters: Filters = Field(default_factory=Filters)
 
 
-class Hit(BaseModel):
-    rank: int
-    score: float
-    point_id: str
+class FromProvenance(BaseModel):
+    """A response model whose provenance fields are taken from the one provenance record."""
+
+    @classmethod
+    def from_provenance(cls, provenance: Provenance, **fields: Any) -> Self:
+        """The model with every field it shares with `provenance` filled from it; `fields` give the rest."""
+        shared = {
+            name: getattr(provenance, name)
+            for name in cls.model_fields
+            if name not in fields and hasattr(provenance, name)
+        }
+        return cls(**shared, **fields)
+
+
+class PassageOut(FromProvenance):
+    """A passage and where it comes from, as every hit, source and citation shows it."""
+
     doc_id: str
     revision: str
     title: str
-    label: str
-    source_path: str | None
+    label: str = Field(description='How the source is cited: "Titel, S. 3–4 – Abschnitt".')
+    source_path: str | None = Field(description=SOURCE_PATH_DESCRIPTION)
     page_start: int | None
     page_end: int | None
     section_path: list[str]
+    text: str
+
+
+class Hit(PassageOut):
+    rank: int
+    score: float
+    point_id: str
     char_start: int
     char_end: int
     doc_type: str
     working_group: str
     date: str | None
-    text: str
 
 
 class SearchResponse(BaseModel):
@@ -93,17 +117,8 @@ class AnswerRequest(BaseModel):
     filters: Filters = Field(default_factory=Filters)
 
 
-class CitationOut(BaseModel):
+class CitationOut(PassageOut):
     number: int
-    doc_id: str
-    revision: str
-    title: str
-    label: str
-    source_path: str | None
-    page_start: int | None
-    page_end: int | None
-    section_path: list[str]
-    text: str
 
 
 class AnswerResponse(BaseModel):
@@ -124,11 +139,11 @@ class AnswerResponse(BaseModel):
     timings: dict[str, Any]
 
 
-class DocumentOut(BaseModel):
+class DocumentOut(FromProvenance):
     doc_id: str
     revision: str
     title: str
-    source_path: str | None
+    source_path: str | None = Field(description=SOURCE_PATH_DESCRIPTION)
     doc_type: str
     working_group: str
     visibility: str
@@ -161,7 +176,7 @@ class DeleteResponse(BaseModel):
     deleted_points: int
 
 
-class DecisionOut(BaseModel):
+class DecisionOut(FromProvenance):
     doc_id: str
     title: str
     working_group: str

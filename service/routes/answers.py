@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
@@ -17,15 +16,14 @@ router = APIRouter(prefix="/v1", tags=["answers"])
 
 
 def _citation(source: Source) -> CitationOut:
-    data = asdict(source)
-    data.pop("score", None)
-    data.pop("point_id", None)
-    return CitationOut(**data)
+    return CitationOut.from_provenance(
+        source.provenance, number=source.number, label=source.label, text=source.text
+    )
 
 
 def answer_out(result: AnswerResult) -> AnswerResponse:
     stats = result.stats
-    audit.note(query=result.question, points=[(s.point_id, s.revision) for s in result.sources])
+    audit.note(query=result.question, points=[(s.point_id, s.provenance.revision) for s in result.sources])
     return AnswerResponse(
         question=result.question,
         answer=result.answer,

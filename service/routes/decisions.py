@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from ingest.store import SearchFilters
+from ingest.store import SearchFilters, StoredChunk
 from service import audit
 from service.deps import ScopeDep, ServicesDep
 from service.schemas import DecisionOut
@@ -24,19 +24,11 @@ def decisions(
     )
     out: list[DecisionOut] = []
     for chunk in audit.noted(services.store.scroll(scope, filters)):
-        p = chunk.payload
-        for d in p.get("decisions") or []:
+        stored = StoredChunk.of(chunk)
+        for d in stored.decisions:
             out.append(
-                DecisionOut(
-                    doc_id=str(p.get("doc_id")),
-                    title=str(p.get("title")),
-                    working_group=str(p.get("working_group")),
-                    date=p.get("date"),
-                    agenda_item=d.get("agenda_item"),
-                    text=str(d.get("text")),
-                    vote=d.get("vote"),
-                    page=d.get("page"),
-                    revision=str(p.get("revision")),
+                DecisionOut.from_provenance(
+                    stored.provenance, agenda_item=d.agenda_item, text=d.text, vote=d.vote, page=d.page
                 )
             )
     return sorted(out, key=lambda d: (d.date or "", d.doc_id, d.agenda_item or ""))

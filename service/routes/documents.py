@@ -8,8 +8,8 @@ from fastapi import APIRouter, File, Form, UploadFile
 from ingest.domain import ScoredChunk
 from ingest.errors import DocumentNotFound, FileTooLarge, InvalidMetadata
 from ingest.metadata import MetadataOverrides
-from ingest.pipeline import FileOutcome, Status
-from ingest.store import SearchFilters
+from ingest.pipeline import FileOutcome, Status, upload_name
+from ingest.store import SearchFilters, StoredChunk
 from service import audit
 from service.deps import ScopeDep, ServicesDep
 from service.schemas import DeleteResponse, DocumentOut, IngestOutcomeOut, IngestResponse
@@ -18,20 +18,13 @@ router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
 
 def document_out(head: ScoredChunk) -> DocumentOut:
-    p = head.payload
-    return DocumentOut(
-        doc_id=str(p.get("doc_id")),
-        revision=str(p.get("revision")),
-        title=str(p.get("title") or p.get("doc_id")),
-        source_path=p.get("source_path"),
-        doc_type=str(p.get("doc_type")),
-        working_group=str(p.get("working_group")),
-        visibility=str(p.get("visibility")),
-        date=p.get("date"),
-        status=p.get("status"),
-        chunks=int(p.get("chunk_count") or 0),
-        pages=p.get("page_count"),
-        inferred=list(p.get("inferred") or []),
+    stored = StoredChunk.of(head)
+    return DocumentOut.from_provenance(
+        stored.provenance,
+        status=stored.status,
+        chunks=stored.chunk_count,
+        pages=stored.page_count,
+        inferred=list(stored.inferred),
     )
 
 
@@ -75,7 +68,7 @@ def upload(
     limit = services.settings.server.max_upload_bytes
     outcomes: list[FileOutcome] = []
     for index, upload_file in enumerate(files):
-        name = upload_file.filename or f"upload-{index}"
+        name = upload_name(upload_file.filename or f"upload-{index}")
         explicit = (
             doc_ids[index] if doc_ids and index < len(doc_ids) else (doc_id if len(files) == 1 else None)
         )

@@ -3,25 +3,19 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ingest.domain import ScoredChunk
+from ingest.store import Provenance
 from service import audit
 from service.deps import ScopeDep, ServicesDep
-from service.prompting import provenance
+from service.prompting import source_label
 from service.schemas import Hit, SearchRequest, SearchResponse
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
 
 def hit_out(rank: int, hit: ScoredChunk) -> Hit:
-    p = hit.payload
-    return Hit(
-        rank=rank,
-        score=hit.score,
-        char_start=int(p.get("char_start") or 0),
-        char_end=int(p.get("char_end") or 0),
-        doc_type=str(p.get("doc_type")),
-        working_group=str(p.get("working_group")),
-        date=p.get("date"),
-        **provenance(hit),
+    p = Provenance.from_payload(hit.payload)
+    return Hit.from_provenance(
+        p, rank=rank, score=hit.score, point_id=hit.point_id, label=source_label(p), text=hit.text
     )
 
 

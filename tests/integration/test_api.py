@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -145,3 +149,174 @@ def test_decisions_from_minutes(tmp_path: Path, llm: ScriptedLLM) -> None:
         assert rows and all(r["doc_id"] == minutes.name for r in rows)
         assert any("TOP" in (r["agenda_item"] or "") for r in rows)
         assert c.get("/v1/decisions", params={"since": "2030-01-01"}).json() == []
+
+
+def test_no_response_names_a_server_path(tmp_path: Path) -> None:
+    """Ingest a folder given by its absolute path; no response (search, answers as JSON and SSE, documents,
+    decisions, health, errors) contains that path. Passages name their file relative to the folder."""
+    folder = tmp_path / "akten"
+    (folder / "protokolle").mkdir(parents=True)
+    (folder / "notiz.md").write_text(NOTE, encoding="utf-8")
+    shutil.copy(CORPUS / "protokoll-ak-ki-2025-09-18.md", folder / "protokolle" / "ak-ki.md")
+    (folder / "kaputt.pdf").write_bytes(b"%PDF-1.4 garbage")
+    secret = str(tmp_path)
+    bodies: list[str] = []
+    llm = ScriptedLLM({"antwort": "Das Pilotbudget beträgt 320.000 EUR.", "quellen": [1]})
+    with _client(tmp_path, llm) as c:
+        report = c.app.state.services.pipeline.ingest_paths([folder.resolve()])  # type: ignore[attr-defined]
+        assert [o.code for o in report.failed] == ["corrupt_file"]
+        search = c.post("/v1/search", json={"query": "Pilotbudget AK KI"})
+        hits = search.json()["hits"]
+        assert {h["source_path"] for h in hits} >= {"notiz.md", "protokolle/ak-ki.md"}
+        assert {h["doc_id"] for h in hits} >= {"akten/notiz.md", "akten/protokolle/ak-ki.md"}
+        answer = c.post("/v1/answers", json={"question": "Wie hoch ist das Pilotbudget des AK KI?"})
+        assert answer.json()["citations"][0]["source_path"] in {"notiz.md", "protokolle/ak-ki.md"}
+        with c.stream("POST", "/v1/answers", json={"question": "Pilotbudget AK KI?", "stream": True}) as r:
+            bodies.append(r.read().decode())
+        documents = c.get("/v1/documents", params={"include_history": True})
+        assert {d["source_path"] for d in documents.json()} == {"notiz.md", "protokolle/ak-ki.md"}
+        decisions = c.get("/v1/decisions")
+        assert decisions.json()
+        # An upload is stored and reported under its name, whatever path the client sends.
+        upload = c.post(
+            "/v1/documents",
+            files=[
+                ("files", (f"{folder}/../kaputt-hochgeladen.pdf", b"%PDF-1.4 garbage")),
+                ("files", (f"{folder}/hochgeladen.md", b"# Hochgeladen\n\nInhalt zum Pilotbudget.\n")),
+            ],
+        )
+        assert [o["path"] for o in upload.json()["outcomes"]] == ["kaputt-hochgeladen.pdf", "hochgeladen.md"]
+        uploaded = c.post(
+            "/v1/search", json={"query": "Hochgeladen Inhalt", "filters": {"doc_id": ["hochgeladen.md"]}}
+        )
+        assert [h["source_path"] for h in uploaded.json()["hits"]] == ["hochgeladen.md"]
+        errors = [
+            c.delete("/v1/documents/akten/fehlt.md"),
+            c.post("/v1/search", json={"query": ""}),
+            c.get("/v1/decisions", params={"since": 5}),
+        ]
+        responses = [search, answer, documents, decisions, upload, uploaded, *errors]
+        responses += [c.get("/healthz"), c.get("/openapi.json")]
+        bodies += [r.text for r in responses]
+    # Without a model file the answer fails with 503; the message names the file, not where it is.
+    settings = Settings()
+    settings.store.path = tmp_path / "store"
+    settings.retrieval.min_dense_score = 2.0
+    settings.llm.backend = "llama_cpp"
+    settings.llm.model = "qwen2.5-0.5b"
+    settings.llm.model_dir = tmp_path / "modelle"
+    with TestClient(create_app(settings, embedder=HashEmbedder())) as c:
+        missing_model = c.post("/v1/answers", json={"question": "Wie hoch ist das Pilotbudget des AK KI?"})
+        assert missing_model.status_code == 503 and missing_model.json()["code"] == "model_unavailable"
+        bodies.append(missing_model.text)
+    assert all(r.status_code < 500 for r in responses)
+    leaks = [body[:200] for body in bodies if secret in body]
+    assert not leaks
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_page_references_no_other_host(tmp_path: Path, page: str) -> None:
+    """An offline machine shows the API docs: every asset the page loads comes from the service itself."""
+    with _client(tmp_path, ScriptedLLM("{}")) as c:
+        response = c.get(page)
+        assert response.status_code == 200
+        html = response.text
+        assert "://" not in html and not re.search(r"""["'(]//""", html), (
+            "no absolute or protocol-relative URL"
+        )
+        assets = re.findall(r"""(?:src|href|url|spec-url)\s*[=:]\s*["']([^"']+)["']""", html)
+        scripts = [a for a in assets if a.endswith(".js")]
+        assert scripts and "/openapi.json" in assets
+        for asset in assets:
+            assert asset.startswith("/"), asset
+            loaded = c.get(asset)
+            assert loaded.status_code == 200 and len(loaded.content) > 100, asset
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_app_stops_its_parse_worker_at_shutdown(tmp_path: Path, llm: ScriptedLLM) -> None:
+    with _client(tmp_path, llm) as c:
+        c.post("/v1/documents", files={"files": ("notiz.md", NOTE.encode())})
+        pid = c.app.state.services.pipeline.parser.pid  # type: ignore[attr-defined]
+        assert pid is not None and _running(pid)
+    assert not _running(pid)
+
+
+PUBLIC_NOTE = (
+    "# Verbandsnotiz\n\nDas Pilotbudget wird in den Arbeitskreisen beraten und ist hier nicht beziffert.\n"
+)
+
+
+def _stream(client: TestClient, body: dict[str, Any], headers: dict[str, str]) -> list[tuple[str, Any]]:
+    with client.stream("POST", "/v1/answers", json={**body, "stream": True}, headers=headers) as r:
+        assert r.status_code == 200
+        return [
+            (e.split("\n")[0][7:], json.loads(e.split("\n")[1][6:]))
+            for e in r.read().decode().strip().split("\n\n")
+        ]
+
+
+def test_answers_keep_to_the_callers_scope_as_json_and_as_stream(
+    client: TestClient, llm: ScriptedLLM
+) -> None:
+    """The group note (ak-ki, visibility group) reaches neither the model nor the response for a caller outside
+    its group or visibility; a public note does. The caller's own group gets the cited answer."""
+    client.post(
+        "/v1/documents",
+        files={"files": ("verband.md", PUBLIC_NOTE.encode())},
+        data={"working_group": "allgemein", "visibility": "public"},
+    )
+    question = {"question": "Wie hoch ist das Pilotbudget des AK KI?"}
+    outside = [{"X-KB-Groups": "ak-rechenzentren"}, {"X-KB-Groups": "ak-ki", "X-KB-Visibility": "public"}]
+    for headers in outside:
+        body = client.post("/v1/answers", json=question, headers=headers).json()
+        assert body["declined"], body
+        assert {s["doc_id"] for s in body["sources"]} <= {"verband.md"} and body["citations"] == []
+        events = _stream(client, question, headers)
+        assert events[0][0] == "sources" and {s["doc_id"] for s in events[0][1]} <= {"verband.md"}
+        assert events[-1][0] == "done" and events[-1][1]["declined"]
+        assert {s["doc_id"] for s in events[-1][1]["sources"]} <= {"verband.md"}
+    prompts = ["\n".join(m["content"] for m in call) for call in llm.calls]
+    assert not any("320.000" in p for p in prompts), "no passage outside the scope reached the model"
+
+    own = {"X-KB-Groups": "ak-ki", "X-KB-Visibility": "group,public"}
+    body = client.post("/v1/answers", json=question, headers=own).json()
+    assert not body["declined"] and body["citations"][0]["doc_id"] == "notiz.md"
+    events = _stream(client, question, own)
+    assert "notiz.md" in {s["doc_id"] for s in events[0][1]}
+    assert events[-1][1]["citations"][0]["doc_id"] == "notiz.md"
+
+
+def test_decisions_keep_to_the_callers_scope(tmp_path: Path, llm: ScriptedLLM) -> None:
+    minutes = {
+        "ak-ki": CORPUS / "protokoll-ak-ki-2025-09-18.md",
+        "ak-is": CORPUS / "protokoll-ak-informationssicherheit-2025-10-07.md",
+    }
+    with _client(tmp_path, llm) as c:
+        for group, path in minutes.items():
+            c.post(
+                "/v1/documents",
+                files={"files": (path.name, path.read_bytes())},
+                data={"working_group": group, "visibility": "group"},
+            )
+
+        def docs(headers: dict[str, str], **params: str) -> set[str]:
+            response = c.get("/v1/decisions", headers=headers, params=params)
+            assert response.status_code == 200
+            return {row["doc_id"] for row in response.json()}
+
+        assert docs({}) == {p.name for p in minutes.values()}, "every minutes file has decisions"
+        assert docs({"X-KB-Groups": "ak-ki"}) == {minutes["ak-ki"].name}
+        assert docs({"X-KB-Groups": "ak-is"}) == {minutes["ak-is"].name}
+        assert docs({"X-KB-Groups": "ak-ki"}, working_group="ak-is") == set(), (
+            "a filter does not widen the scope"
+        )
+        assert docs({"X-KB-Groups": "ak-rechenzentren"}) == set()
+        assert docs({"X-KB-Groups": "ak-ki,ak-is", "X-KB-Visibility": "public,internal"}) == set()

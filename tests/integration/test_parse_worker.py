@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ import pytest
 from ingest.config import IngestSettings
 from ingest.domain import ParsedDocument
 from ingest.errors import IngestError
-from ingest.parse_worker import parse_document, parse_isolated, worker_pid
+from ingest.parse_worker import IsolatedParser, parse_document
 from ingest.parsers import parse_bytes
 from ingest.pipeline import IngestPipeline, Status
 from ingest.store import EdgeStore
@@ -34,13 +35,27 @@ SAMPLES = sorted(
 )
 
 
+# One parser (one worker at a time) for this module's tests, as the service has one.
+PARSER = IsolatedParser()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_parser() -> Iterator[None]:
+    yield
+    PARSER.close()
+
+
+def worker_pid() -> int | None:
+    return PARSER.pid
+
+
 def _isolated(
     data: bytes,
     filename: str,
     timeout_s: float = DEFAULTS.parse_timeout_s,
     memory_mib: int = DEFAULTS.parse_memory_mib,
 ) -> ParsedDocument:
-    return parse_isolated(
+    return PARSER.parse(
         data, filename, max_bytes=DEFAULTS.max_file_bytes, timeout_s=timeout_s, memory_mib=memory_mib
     )
 
@@ -60,7 +75,7 @@ def _cpu_ticks(pid: int) -> int:
 def pipeline_factory(tmp_path: Path) -> Iterator[PipelineFactory]:
     emb = HashEmbedder()
     store = EdgeStore(str(tmp_path / "store"), emb.dim)
-    yield lambda settings: IngestPipeline(store, emb, settings)
+    yield lambda settings: IngestPipeline(store, emb, settings, parser=PARSER)
     store.close()
 
 
@@ -69,7 +84,7 @@ def test_isolated_parse_equals_in_process_parse(name: str) -> None:
     data = (CORPUS / name).read_bytes()
     in_process = parse_bytes(data, name, max_bytes=DEFAULTS.max_file_bytes)
     assert _isolated(data, name) == in_process
-    assert parse_document(data, name, DEFAULTS) == in_process
+    assert parse_document(data, name, DEFAULTS, PARSER) == in_process
 
 
 def test_sample_corpus_covers_every_format() -> None:
@@ -126,7 +141,9 @@ def test_in_process_parsing_when_isolation_is_off() -> None:
     _isolated(MINUTES.read_bytes(), MINUTES.name)
     running = worker_pid()
     settings = IngestSettings(parse_isolation=False, parse_timeout_s=0.001)  # no limit applies in process
-    assert parse_document(PDF.read_bytes(), PDF.name, settings) == parse_bytes(PDF.read_bytes(), PDF.name)
+    assert parse_document(PDF.read_bytes(), PDF.name, settings, PARSER) == parse_bytes(
+        PDF.read_bytes(), PDF.name
+    )
     assert worker_pid() == running
 
 
@@ -176,3 +193,61 @@ def test_memory_cap_fails_the_file_and_the_next_file_parses() -> None:
     assert (exhausted.value.code, exhausted.value.path) == ("parse_memory_limit", "gross.md")
     assert "memory limit of 150 MiB" in exhausted.value.message
     assert _isolated(PDF.read_bytes(), PDF.name) == parse_bytes(PDF.read_bytes(), PDF.name)
+
+
+HOSTILE = Path(__file__).with_name("hostile_parse_worker.py")
+
+
+@pytest.mark.parametrize(
+    "mode", ["pickle", "pickle-greeting", "not-json", "wrong-shape", "unknown-type", "huge-frame"]
+)
+def test_invalid_reply_fails_the_file_with_parse_crashed(tmp_path: Path, mode: str) -> None:
+    """A worker that sends anything but a valid JSON reply (a compromised parser, say) fails that file cleanly:
+    nothing it sent is unpickled or trusted, and it is stopped."""
+    marker = tmp_path / "unpickled"
+    hostile = IsolatedParser(command=[sys.executable, str(HOSTILE), mode, str(marker)])
+    try:
+        with pytest.raises(IngestError) as failed:
+            hostile.parse(
+                MINUTES.read_bytes(),
+                MINUTES.name,
+                max_bytes=DEFAULTS.max_file_bytes,
+                timeout_s=10,
+                memory_mib=0,
+            )
+        assert (failed.value.code, failed.value.path) == ("parse_crashed", MINUTES.name)
+        assert "invalid" in failed.value.message
+        assert hostile.pid is None, "the worker that sent it is stopped"
+    finally:
+        hostile.close()
+    assert not marker.exists()
+
+
+def test_worker_can_only_report_errors_of_a_file(tmp_path: Path) -> None:
+    hostile = IsolatedParser(command=[sys.executable, str(HOSTILE), "foreign-error", str(tmp_path / "x")])
+    with hostile, pytest.raises(IngestError) as failed:
+        hostile.parse(
+            MINUTES.read_bytes(), MINUTES.name, max_bytes=DEFAULTS.max_file_bytes, timeout_s=10, memory_mib=0
+        )
+    assert type(failed.value) is IngestError and failed.value.code == "ingest_failed"
+    assert (failed.value.message, failed.value.path) == ("from the worker", MINUTES.name)
+
+
+def test_invalid_replies_fail_each_file_and_the_batch_goes_on(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    shutil.copy(PDF, folder / "a.pdf")
+    shutil.copy(MINUTES, folder / "b.md")
+    emb = HashEmbedder()
+    store = EdgeStore(str(tmp_path / "store"), emb.dim)
+    hostile = IsolatedParser(command=[sys.executable, str(HOSTILE), "pickle", str(tmp_path / "unpickled")])
+    try:
+        report = IngestPipeline(store, emb, DEFAULTS, parser=hostile).ingest_paths([folder])
+    finally:
+        hostile.close()
+        store.close()
+    assert [(Path(o.path).name, o.status, o.code) for o in report.outcomes] == [
+        ("a.pdf", Status.FAILED, "parse_crashed"),
+        ("b.md", Status.FAILED, "parse_crashed"),
+    ]
+    assert not (tmp_path / "unpickled").exists()

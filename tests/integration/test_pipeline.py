@@ -13,7 +13,7 @@ from ingest.config import IngestSettings
 from ingest.domain import AccessScope
 from ingest.metadata import MetadataOverrides
 from ingest.pipeline import IngestPipeline, Status, ignored_by
-from ingest.store import EdgeStore, SearchFilters
+from ingest.store import EdgeStore, SearchFilters, StoredChunk
 from tests.conftest import CORPUS
 from tests.fakes import HashEmbedder
 
@@ -156,6 +156,22 @@ def test_kbignore_keeps_listed_files_out_and_reports_them(pipeline: IngestPipeli
 def test_sample_corpus_readme_is_not_a_document(pipeline: IngestPipeline) -> None:
     pipeline.ingest_paths([CORPUS])
     assert "corpus/README.md" not in {h.doc_id for h in pipeline.store.scroll(ALL, SearchFilters())}
+
+
+def test_source_path_is_relative_to_what_was_ingested(pipeline: IngestPipeline, tmp_path: Path) -> None:
+    folder = tmp_path / "ablage"
+    (folder / "ak-ki").mkdir(parents=True)
+    _md(folder / "ak-ki" / "notiz.md", "# Notiz\n\nEins.\n")
+    single = _md(tmp_path / "einzeln.md", "# Einzeln\n\nZwei.\n")
+    pipeline.ingest_paths([folder.resolve(), single.resolve()])
+    pipeline.ingest_upload(b"# Hoch\n\nDrei.\n", "/home/nutzer/../geladen.md")
+    heads = pipeline.store.scroll(ALL, SearchFilters(only_heads=True))
+    paths = {StoredChunk.of(h).provenance.doc_id: StoredChunk.of(h).provenance.source_path for h in heads}
+    assert paths == {
+        "ablage/ak-ki/notiz.md": "ak-ki/notiz.md",
+        "einzeln.md": "einzeln.md",
+        "geladen.md": "geladen.md",
+    }
 
 
 @pytest.mark.parametrize(

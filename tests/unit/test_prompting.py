@@ -1,15 +1,24 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from ingest.domain import ScoredChunk
 from ingest.errors import ConfigurationError
-from service.answering import AnswerFieldStream, parse_model_output
+from service.answering import DECLINE_TEXT, AnswerFieldStream, parse_model_output
 from service.citations import verify
-from service.prompting import answer_schema, fit_sources, format_sources, load_prompt, render
+from service.prompting import (
+    ANSWER_KEY,
+    SOURCES_KEY,
+    answer_schema,
+    fit_sources,
+    format_sources,
+    load_prompt,
+    render,
+)
 
 PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 
@@ -37,17 +46,40 @@ def test_answer_prompt_expects_sources_and_question_and_fails_on_missing() -> No
 
 
 def test_rendered_prompt_numbers_sources_as_the_parser_reads_them() -> None:
+    """The citation format as the prompt file states it, the rendered sources, the output schema and the parser
+    agree: read from prompts/answer.de.md, not assumed."""
+    prompt_file = (PROMPTS / "answer.de.md").read_text(encoding="utf-8")
     template = load_prompt(PROMPTS / "answer.de.md")
     hits = [_hit("16 GPUs mit je 80 GB.", 2), _hit("Kosten nach Einwohnern.", 3)]
     messages = render(template, sources=format_sources(hits), question="Wie viele GPUs?")
-    user = messages[1]["content"]
+    system, user = messages[0]["content"], messages[1]["content"]
+
+    # Each source is headed as the prompt file documents it: "[n] Titel, S. x – Abschnitt".
+    documented = re.search(r'numbered passages "([^"]+)"', prompt_file)
+    assert documented is not None
+    header = re.escape(documented.group(1))
+    for placeholder, pattern in (("n", r"(\d+)"), ("Titel", ".+?"), ("x", r"\d+"), ("Abschnitt", ".+")):
+        header = header.replace(placeholder, pattern, 1)
+    numbers = [int(m.group(1)) for m in re.finditer(f"^{header}$", user, re.MULTILINE)]
     assert "[1] Positionspapier, S. 2 – 2. Rechenkapazität" in user and "[2] Positionspapier, S. 3" in user
-    # the schema the prompt announces is the one generation is constrained by, and the parser reads it back
-    reply = json.dumps({"antwort": "Mindestens 16 GPUs.", "quellen": [1]})
+
+    # The reply format the system prompt announces is the schema generation is constrained by, whose source
+    # numbers are exactly the numbers the sources carry.
+    announced = re.search(r"Antworte als JSON: (\{.*\})", system)
+    assert announced is not None
+    example = json.loads(announced.group(1).replace("[Nummern]", "[1]"))
+    schema = answer_schema(len(hits))
+    assert set(example) == set(schema["required"]) == {ANSWER_KEY, SOURCES_KEY}
+    assert f'"{SOURCES_KEY}"' in system
+    assert numbers == schema["properties"][SOURCES_KEY]["items"]["enum"] == [1, 2]
+
+    # A reply written as the prompt asks is read back by the parser and its citation verified.
+    reply = json.dumps({ANSWER_KEY: "Mindestens 16 GPUs.", SOURCES_KEY: [1]})
     text, cited = parse_model_output(reply) or ("", [])
     assert verify(text, cited, [h.text for h in hits], 0.5).valid == (1,)
-    schema = answer_schema(2)
-    assert schema["properties"]["quellen"]["items"]["enum"] == [1, 2]
+    # The decline the prompt prescribes is the service's own decline text, and it cites nothing.
+    assert f'"{DECLINE_TEXT}"' in system
+    assert parse_model_output(json.dumps({ANSWER_KEY: DECLINE_TEXT, SOURCES_KEY: []})) == (DECLINE_TEXT, [])
 
 
 def test_prompt_budget_limits_sources() -> None:
