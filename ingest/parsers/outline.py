@@ -45,9 +45,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ingest.domain import Block, BlockKind
+from ingest.german_patterns import AGENDA_HEADING_START, PARSER_LEVELS, parser_number_level, starts_with_date
 
 MAX_HEADING_CHARS = 90
-_MAX_LEVEL = 6
 # A wrapped line is shorter than the text width; a line this short usually ends its paragraph.
 _SHORT_LINE_CHARS = 50
 
@@ -55,16 +55,13 @@ _TITLE = r"\s+(?P<title>\S)"
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("section", re.compile(r"§{1,2}\s*\d+[a-z]?" + _TITLE)),
     ("article", re.compile(r"(?:Art\.|Artikel)\s*\d{1,3}[a-z]?" + _TITLE)),
-    ("agenda", re.compile(r"TOP\s*\d+[a-z]?(?:\.\d+)*:?" + _TITLE)),
+    ("agenda", re.compile(AGENDA_HEADING_START + _TITLE)),
     ("letter", re.compile(r"[A-H]\." + _TITLE)),
     ("roman", re.compile(r"[IVX]+\." + _TITLE)),
     ("number", re.compile(r"(?P<number>\d{1,3}(?:\.\d{1,3})*)\.?" + _TITLE)),
     ("double_lower", re.compile(r"([a-z])\1\)" + _TITLE)),
     ("lower", re.compile(r"[a-z]\)" + _TITLE)),
 )
-_FIXED_LEVELS = {
-    "section": 1, "article": 1, "agenda": 1, "letter": 1, "roman": 2, "caps": 1, "lower": 5, "double_lower": 6
-}  # fmt: skip
 _LETTERED_KINDS = frozenset({"lower", "double_lower"})
 _LIST_KINDS = frozenset({"letter", "roman", "number", *_LETTERED_KINDS})
 _DOT_LEADER = re.compile(r"\.{4,}|…{2,}|(?:\. ){3,}")
@@ -80,12 +77,6 @@ _CONTINUING_WORDS_TEXT = """
     nicht als wie zu zum zur von vom mit für auf in im an am bei beim über unter nach aus
 """
 _CONTINUING_WORDS = frozenset(_CONTINUING_WORDS_TEXT.split())
-_MONTHS = (
-    "Januar|Jänner|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember"
-    "|Jan|Feb|Mär|Mrz|Apr|Jun|Jul|Aug|Sept|Sep|Okt|Nov|Dez"
-)
-# "15. Mai 2026", "15 Mai 2026", "15. MAI 2026", "3. Okt. 2025"; "4. Dezernat" is no date.
-_DATE = re.compile(rf"\d{{1,2}}\.?\s*(?:{_MONTHS})\b", re.IGNORECASE)
 # A number followed only by units is a table cell or a quantity, never a heading: "2 Jahre", "3 Mio. EUR".
 _UNITS_TEXT = """
     jahr jahre jahren monat monate monaten woche wochen tag tage tagen stunde stunden std minute minuten min
@@ -134,17 +125,12 @@ def heading_candidate(line: str) -> HeadingCandidate | None:
             return None
         first_word = title.split(maxsplit=1)[0]
         if kind == "number":
-            level = min(2 + len(match.group("number").split(".")), _MAX_LEVEL)
+            level = parser_number_level(len(match.group("number").split(".")))
             return HeadingCandidate(kind, level, first_word)
-        return HeadingCandidate(kind, _FIXED_LEVELS[kind], first_word)
+        return HeadingCandidate(kind, PARSER_LEVELS[kind], first_word)
     if _is_caps_line(line):
-        return HeadingCandidate("caps", _FIXED_LEVELS["caps"])
+        return HeadingCandidate("caps", PARSER_LEVELS["caps"])
     return None
-
-
-def starts_with_date(line: str) -> bool:
-    """'15. Mai 2026', '15 Mai 2026', '3. Okt. 2025 Sitzung': a date, never a heading."""
-    return _DATE.match(line.strip()) is not None
 
 
 def _starts_like_title(first: str) -> bool:
