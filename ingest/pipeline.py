@@ -69,6 +69,8 @@ class FileOutcome:
     code: str | None = None
     message: str | None = None
     duplicate_of: str | None = None
+    # What the parsing library warned about while reading the file (e.g. pypdf's "EOF marker not found").
+    warnings: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in self.__dict__.items()}
@@ -306,6 +308,7 @@ class IngestPipeline:
             )
             chunks = build_chunks(parsed, meta, self.settings)
             outcome.pages = parsed.page_count
+            outcome.warnings = parsed.warnings
             outcome.chunks = len(chunks)
             outcome.status = Status.REPLACED if self._has_document(doc_id) else Status.INGESTED
             self._prepared_revisions[revision] = doc_id

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
+import logging
 import re
+import threading
+import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pypdf import PasswordType, PdfReader
@@ -28,6 +33,69 @@ _PDF_DATE = re.compile(r"(?:D:)?(\d{4})(\d{2})?(\d{2})?")
 
 
 def parse_pdf(data: bytes, path: str) -> ParsedDocument:
+    failure: IngestError | None = None
+    with library_warnings() as warned:
+        try:
+            parsed = _parse(data, path)
+        except IngestError as exc:
+            failure = exc
+    if failure is not None:
+        if not warned:
+            raise failure
+        # The warnings explain the failure ("EOF marker not found" before "Stream has ended unexpectedly").
+        message = f"{failure.message}; pypdf: {'; '.join(warned)}"
+        raise type(failure)(message, path=failure.path) from failure
+    return replace(parsed, warnings=tuple(warned)) if warned else parsed
+
+
+@contextlib.contextmanager
+def library_warnings() -> Iterator[list[str]]:
+    """Collect what pypdf logs or warns while this thread reads a file, instead of printing it.
+
+    pypdf reports the robustness fixes it applies ("EOF marker not found", "incorrect startxref pointer") as
+    log records of the "pypdf" loggers and some as `warnings.warn`. They belong to the file's outcome, so for
+    the duration of the parse they are kept from the console log and handed back (deduplicated, capped).
+    """
+    collected: list[str] = []
+    handler = _Collector(collected, threading.get_ident())
+    logger = logging.getLogger("pypdf")
+    with _CAPTURE_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        propagate = logger.propagate
+        logger.addHandler(handler)
+        logger.propagate = False
+        try:
+            yield collected
+        finally:
+            logger.removeHandler(handler)
+            logger.propagate = propagate
+            for warning in caught:
+                _add(collected, str(warning.message))
+
+
+# The "pypdf" logger's propagation is switched off while a parse runs; one parse at a time may do that.
+_CAPTURE_LOCK = threading.Lock()
+_MAX_WARNINGS = 20
+
+
+class _Collector(logging.Handler):
+    def __init__(self, into: list[str], thread: int) -> None:
+        super().__init__(logging.WARNING)
+        self._into = into
+        self._thread = thread
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self._thread:
+            _add(self._into, record.getMessage())
+
+
+def _add(collected: list[str], message: str) -> None:
+    text = " ".join(message.split())
+    if text and text not in collected and len(collected) < _MAX_WARNINGS:
+        collected.append(text)
+
+
+def _parse(data: bytes, path: str) -> ParsedDocument:
     reader = _open(data, path)
     page_texts = _extract_pages(reader, path)
     if not page_texts:

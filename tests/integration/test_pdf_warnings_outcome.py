@@ -1,0 +1,31 @@
+"""A damaged PDF is ingested and its outcome names pypdf's warnings (real parser, real Qdrant Edge store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reportlab.pdfgen import canvas
+
+from ingest.config import IngestSettings
+from ingest.pipeline import IngestPipeline, Status
+from ingest.store import EdgeStore
+from tests.fakes import HashEmbedder
+
+
+def test_ingest_outcome_carries_pypdf_warnings_of_a_damaged_pdf(tmp_path: Path) -> None:
+    path = tmp_path / "kaputt.pdf"
+    pdf = canvas.Canvas(str(path))
+    pdf.drawString(72, 750, "Der Arbeitskreis beschließt den Bericht.")
+    pdf.showPage()
+    pdf.save()
+    data = path.read_bytes()
+    path.write_bytes(data[: data.rindex(b"%%EOF")] + b"%%E")  # a torn end-of-file marker
+    emb = HashEmbedder()
+    store = EdgeStore(str(tmp_path / "store"), emb.dim)
+    try:
+        report = IngestPipeline(store, emb, IngestSettings()).ingest_paths([path])
+    finally:
+        store.close()
+    [outcome] = report.outcomes
+    assert outcome.status is Status.INGESTED
+    assert any("EOF marker" in w for w in outcome.warnings), outcome.warnings
