@@ -42,7 +42,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ingest.domain import Block, BlockKind
 from ingest.german_patterns import AGENDA_HEADING_START, PARSER_LEVELS, parser_number_level, starts_with_date
@@ -52,9 +52,12 @@ MAX_HEADING_CHARS = 90
 _SHORT_LINE_CHARS = 50
 
 _TITLE = r"\s+(?P<title>\S)"
+# "§ 3" or "Art 39" alone on its line, the title (if any) on the next: the layout of gesetze-im-internet.de.
+_TITLE_OR_END = r"(?:\s+(?P<title>\S)|$)"
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("section", re.compile(r"§{1,2}\s*\d+[a-z]?" + _TITLE)),
-    ("article", re.compile(r"(?:Art\.|Artikel)\s*\d{1,3}[a-z]?" + _TITLE)),
+    ("section", re.compile(r"§{1,2}\s*\d+[a-z]?" + _TITLE_OR_END)),
+    # "Art" without a period only alone on its line: "Art und Weise" is prose, "Art 39" a heading.
+    ("article", re.compile(r"(?:Art\.|Artikel)\s*\d{1,3}[a-z]?" + _TITLE_OR_END + r"|Art\s+\d{1,3}[a-z]?$")),
     ("agenda", re.compile(AGENDA_HEADING_START + _TITLE)),
     ("letter", re.compile(r"[A-H]\." + _TITLE)),
     ("roman", re.compile(r"[IVX]+\." + _TITLE)),
@@ -97,6 +100,10 @@ _MIN_ROW_CELLS = 2
 _WRAP_PERCENTILE = 0.9
 _MIN_LINES_FOR_WIDTH = 20
 _STATUTE_SUBSECTION = re.compile(r"\(\d{1,2}[a-z]?\)\s")
+_REPEALED = re.compile(r"\((?:weggefallen|aufgehoben|entfällt)\)", re.IGNORECASE)
+# "I." or "A." alone on its line, the title on the next ("I." / "Die Grundrechte" in the Grundgesetz).
+_BARE_MARK = re.compile(r"(?:[IVX]+|[A-H])\.")
+_LAW_SECTION_KINDS = frozenset({"section", "article"})
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,8 @@ class HeadingCandidate:
     level: int
     # The first word after the numbering ("Jahre" in "2 Jahre"); "" for a line in capitals.
     first_word: str = field(default="", compare=False)
+    # "§ 3" / "Art 39" with no title on the line: a heading only before body text.
+    bare: bool = field(default=False, compare=False)
 
 
 def heading_candidate(line: str) -> HeadingCandidate | None:
@@ -118,11 +127,15 @@ def heading_candidate(line: str) -> HeadingCandidate | None:
         match = pattern.match(line)
         if match is None:
             continue
+        if match.group("title") is None:
+            return HeadingCandidate(kind, PARSER_LEVELS[kind], "", bare=True)
         if kind in _LIST_KINDS and not _starts_like_title(match.group("title")):
             return None
         title = line[match.start("title") :]
         if kind == "number" and _is_quantity(match.group("number"), line[match.end("number") :], title):
             return None
+        if kind in _LIST_KINDS and _REPEALED.fullmatch(title):
+            return None  # "5. (weggefallen)": a repealed item of a list in a law, no section
         first_word = title.split(maxsplit=1)[0]
         if kind == "number":
             level = parser_number_level(len(match.group("number").split(".")))
@@ -180,7 +193,8 @@ class Segment:
 
 def segment_lines(lines: Sequence[Line]) -> list[Segment]:
     """Split lines into headings and paragraphs: paragraphs end at blank lines, page breaks and headings."""
-    headings = _accepted_headings(lines)
+    lines = _join_bare_marks(lines)
+    headings = _law_levels(_accepted_headings(lines))
     segments: list[Segment] = []
     buffer: list[str] = []
     buffer_page = 0
@@ -210,6 +224,52 @@ def segment_lines(lines: Sequence[Line]) -> list[Segment]:
     return segments
 
 
+def _join_bare_marks(lines: Sequence[Line]) -> list[Line]:
+    """ "I." followed by its title line on the same page becomes one line "I. Die Grundrechte"."""
+    joined: list[Line] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        following = lines[index + 1] if index + 1 < len(lines) else None
+        if (
+            following is not None
+            and following.page == line.page
+            and _BARE_MARK.fullmatch(line.text)
+            and heading_candidate(f"{line.text} {following.text}") is not None
+        ):
+            joined.append(Line(f"{line.text} {following.text}", line.page))
+            index += 2
+            continue
+        joined.append(line)
+        index += 1
+    return joined
+
+
+def _law_levels(accepted: Sequence[HeadingCandidate | None]) -> list[HeadingCandidate | None]:
+    """In a law, "I. Die Grundrechte" / "A. Allgemeines" divide the §§ and articles: they rank above them.
+
+    Without such headings before a § or an article the fixed levels stand (§ and "A." on level 1).
+    """
+    first_section = next(
+        (i for i, c in enumerate(accepted) if c is not None and c.kind in _LAW_SECTION_KINDS), None
+    )
+    if first_section is None:
+        return list(accepted)
+    dividers = {c.kind for c in accepted[:first_section] if c is not None and c.kind in ("letter", "roman")}
+    if not dividers:
+        return list(accepted)
+    levels = {"letter": 1, "roman": 2 if "letter" in dividers else 1}
+    section_level = max(levels[kind] for kind in dividers) + 1
+    result: list[HeadingCandidate | None] = []
+    for candidate in accepted:
+        if candidate is not None and candidate.kind in levels:
+            candidate = replace(candidate, level=levels[candidate.kind])
+        elif candidate is not None and candidate.kind in _LAW_SECTION_KINDS:
+            candidate = replace(candidate, level=section_level)
+        result.append(candidate)
+    return result
+
+
 def _continues_caps_heading(
     headings: Sequence[HeadingCandidate | None], lines: Sequence[Line], index: int
 ) -> bool:
@@ -236,6 +296,8 @@ def _accepted_headings(lines: Sequence[Line]) -> list[HeadingCandidate | None]:
         if candidate is None or index >= last_text or _in_list(candidates, lines, index, candidate):
             continue
         if candidate.kind in _LETTERED_KINDS and not _is_lettered_heading(candidates, lines, index):
+            continue
+        if candidate.bare and not _followed_by_body(candidates, lines, index):
             continue
         previous = lines[index - 1].text if index > 0 else ""
         following = lines[index + 1].text

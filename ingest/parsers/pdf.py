@@ -18,7 +18,7 @@ from pypdf import PasswordType, PdfReader
 
 from ingest.domain import BlockKind, PageSpan, ParsedDocument
 from ingest.errors import CorruptDocument, EmptyFile, EncryptedDocument, IngestError, NoTextLayer
-from ingest.metadata import clean_title
+from ingest.metadata import clean_title, is_field_line
 from ingest.parsers.outline import DocumentBuilder, Line, is_page_number, normalize, segment_lines
 
 FORMAT = "pdf"
@@ -114,8 +114,16 @@ def _parse(data: bytes, path: str) -> ParsedDocument:
         text=text,
         blocks=builder.blocks(),
         pages=_page_spans(page_starts, len(text)),
-        metadata=_metadata(reader),
+        metadata={**_metadata(reader), **_first_line(pages)},
     )
+
+
+def _first_line(pages: Sequence[Sequence[str]]) -> dict[str, str]:
+    """The first line of text after running headers are gone: the title of most PDFs ("Grundgesetz für die
+    Bundesrepublik Deutschland"), which the joined first paragraph would bury under the lines after it."""
+    # A cover block of labelled fields ("Normgeber: …", "Aktenzeichen: …") comes before the title in juris PDFs.
+    line = next((line for page in pages[:1] for line in page if line and not is_field_line(line)), "")
+    return {"first_line": line} if line else {}
 
 
 def _open(data: bytes, path: str) -> PdfReader:
