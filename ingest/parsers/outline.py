@@ -104,6 +104,9 @@ _REPEALED = re.compile(r"\((?:weggefallen|aufgehoben|entfällt)\)", re.IGNORECAS
 # "I." or "A." alone on its line, the title on the next ("I." / "Die Grundrechte" in the Grundgesetz).
 _BARE_MARK = re.compile(r"(?:[IVX]+|[A-H])\.")
 _LAW_SECTION_KINDS = frozenset({"section", "article"})
+_LEADING_NUMBER = re.compile(r"(\d{1,3}(?:\.\d{1,3})*)\.?\s")
+# A title followed by a page number: "Übertragungsverfahren 17", "3.2 Zuständigkeiten 12".
+_CONTENTS_LINE = re.compile(r".*[^\d\s.,:/]\s+\d{1,3}")
 
 
 @dataclass(frozen=True)
@@ -292,8 +295,11 @@ def _accepted_headings(lines: Sequence[Line]) -> list[HeadingCandidate | None]:
     last_text = max((i for i, line in enumerate(lines) if line.text), default=-1)
     wrap_width = _wrap_width(lines)
     accepted: list[HeadingCandidate | None] = [None] * len(lines)
+    last_number: tuple[int, ...] = ()
     for index, candidate in enumerate(candidates):
         if candidate is None or index >= last_text or _in_list(candidates, lines, index, candidate):
+            continue
+        if _is_contents_line(lines, index):
             continue
         if candidate.kind in _LETTERED_KINDS and not _is_lettered_heading(candidates, lines, index):
             continue
@@ -312,9 +318,43 @@ def _accepted_headings(lines: Sequence[Line]) -> list[HeadingCandidate | None]:
             and candidates[index + 1] is None
             and len(lines[index].text) >= _WRAPPED_SHARE * wrap_width
         )
+        number = _section_number(lines[index].text) if candidate.kind == "number" else ()
+        if not (starts_paragraph and not wrapped) and _next_in_numbering(last_number, number):
+            # "5.1 Förderung der Investitionskosten" between "fordert das Land auf," and "60 Prozent … zu
+            # fördern;": a short dotted number that continues the document's numbering is a heading even
+            # where the sentence around it runs on.
+            starts_paragraph, wrapped = True, len(lines[index].text) >= _OPENER_SHARE * wrap_width
         if starts_paragraph and not wrapped:
             accepted[index] = candidate
+            last_number = number or last_number
     return accepted
+
+
+def _section_number(line: str) -> tuple[int, ...]:
+    match = _LEADING_NUMBER.match(line)
+    return tuple(int(part) for part in match.group(1).split(".")) if match else ()
+
+
+def _next_in_numbering(previous: tuple[int, ...], number: tuple[int, ...]) -> bool:
+    """'5.' → '5.1' (first child), '5.1' → '5.2' (next sibling), '5.1.3' → '5.2': only dotted numbers."""
+    if len(number) < 2 or not previous:
+        return False
+    if number == (*previous, 1):
+        return True
+    depth = len(number)
+    return depth <= len(previous) and number == (*previous[: depth - 1], previous[depth - 1] + 1)
+
+
+def _is_contents_line(lines: Sequence[Line], index: int) -> bool:
+    """'3 Geräteausstattung 7' next to '3.1 Allgemeines 7': a table of contents without dot leaders.
+
+    A line ending in a page number (up to three digits: "Pilotphase 2026" ends in a year) whose neighbouring
+    text line ends in one too.
+    """
+    if not _CONTENTS_LINE.fullmatch(lines[index].text):
+        return False
+    neighbours = (_adjacent_text_line(lines, index, step) for step in (-1, 1))
+    return any(n is not None and _CONTENTS_LINE.fullmatch(lines[n].text) for n in neighbours)
 
 
 def _is_lettered_heading(
