@@ -73,6 +73,8 @@ class ParsedDocument:
 
     Invariant: for every block, `text[block.char_start:block.char_end] == block.text`.
     `metadata` holds what the file itself declares (PDF info, DOCX core properties, Markdown front matter).
+    `warnings` holds what the parsing library complained about while reading this file (e.g. pypdf's
+    "EOF marker not found"), so it reaches the file's outcome instead of the console log.
     """
 
     source_path: str
@@ -81,6 +83,7 @@ class ParsedDocument:
     blocks: tuple[Block, ...]
     pages: tuple[PageSpan, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     @property
     def page_count(self) -> int:

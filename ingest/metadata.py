@@ -36,11 +36,14 @@ import yaml
 
 from ingest.domain import BlockKind, DocStatus, DocType, DocumentMeta, ParsedDocument, Visibility
 from ingest.errors import InvalidMetadata
+from ingest.german_patterns import starts_with_date
 
 SIDECAR_SUFFIX = ".meta.yaml"
 DATE_SEARCH_CHARS = 2000
 DOC_TYPE_SEARCH_CHARS = 3000
 MAX_TITLE_LINE_CHARS = 120
+# Headings that start later than this are section titles, not the document's.
+TITLE_HEADING_CHARS = 3000
 TITLE_SEARCH_LINES = 10
 
 
@@ -134,6 +137,30 @@ _JUNK_TITLE = re.compile(
     re.IGNORECASE,
 )
 _URL = re.compile(r"https?://|www\.", re.IGNORECASE)
+_OUTLINE_LINE = re.compile(
+    r"(?:§|(?:Art\.?|Artikel)\s*\d|TOP\s*\d|[IVXLC]+\.(?:\s|$)|[A-Z]\.(?:\s|$)|\d+(?:\.\d+)*\.?(?:\s|$)"
+    r"|[a-z]{1,2}\)(?:\s|$))"
+)
+# "ERSTER TITEL", "Zweiter Abschnitt", "Teil 2", "A 2.3 DAG III": a division of the text, not its title.
+_DIVISION_LINE = re.compile(
+    r"(?:(?:erster|zweiter|dritter|vierter|fünfter|sechster|siebter|achter|neunter|zehnter|\d{1,2}\.)\s+"
+    r"(?:buch|teil|kapitel|abschnitt|unterabschnitt|titel)|(?:buch|teil|kapitel|abschnitt|unterabschnitt)\s+"
+    r"(?:\d{1,3}|[IVXLC]+))\b|(?:allgemeiner|besonderer)\s+teil\b|[A-Z]\s?\d+(?:\.\d+)+(?:\s|$)",
+    re.IGNORECASE,
+)
+# "Normgeber: Innenministerium", "Amtliche Abkürzung: VOHvO", "Stand: 06.11.2017": a field, not a title.
+_LABEL_LINE = re.compile(
+    r"(?:Normgeber|Dokumenttyp|Aktenzeichen|Az\.?|Erlassdatum|Ausfertigungsdatum|Fassung\s+vom|Gültig\s+(?:ab|bis)|Quelle|"
+    r"Gliederungs-?Nr\.?|Fundstelle|Amtliche\s+Abkürzung|Vollzitat|Stand|Datum|Herausgeber(?:in)?|"
+    r"Verfasser(?:in)?|Autor(?:in)?|Seite)\s?:(?:\s|$)",
+    re.IGNORECASE,
+)
+_CONTENTS = re.compile(r"(?:inhalts(?:übersicht|verzeichnis)|inhalt|gliederung)\b[\s\d.:]*", re.IGNORECASE)
+_REPEALED = re.compile(r"\((?:weggefallen|aufgehoben)\)", re.IGNORECASE)
+_PAGE_NUMBER = re.compile(
+    r"[-–—\s]*(?:(?:Seite|Page|S\.)\s*)?\d{1,4}(?:\s*(?:von|of|/)\s*\d{1,4})?[-–—\s]*", re.I
+)
+_NUMERIC_DATE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
 _DECORATION = re.compile(r"^[\s#*_=\-–—>|`~]+|[\s#*_=\-–—|`~]+$")
 
 
@@ -452,23 +479,62 @@ def clean_title(title: str) -> str | None:
 
 
 def infer_title(parsed: ParsedDocument) -> str | None:
-    """Property title (cleaned, not junk) > first heading > first line (≤ 120 chars) > file stem."""
+    """Property title (cleaned, not junk) > first heading near the start > the PDF's first line > first line
+    of the text (≤ 120 chars) > file stem. An outline line is never a title: a numbered item ("5.
+    (weggefallen)", "I. Die Grundrechte", "Art 1", "§ 3 …"), a date or a page number."""
     candidates: list[str] = []
     prop = parsed.metadata.get("title")
     if isinstance(prop, str):
         candidates.append(clean_title(prop) or "")
-    candidates.extend(b.text for b in parsed.blocks if b.kind is BlockKind.HEADING)
+    # A heading deep inside ("5. (weggefallen)" on page 30) says nothing about the whole document.
+    candidates.extend(
+        b.text for b in parsed.blocks if b.kind is BlockKind.HEADING and b.char_start < TITLE_HEADING_CHARS
+    )
+    # A PDF's first line ("Grundgesetz für die Bundesrepublik Deutschland") when its first headings are outline
+    # lines ("I. Die Grundrechte", "Art 1", "ERSTER TITEL"): the joined first paragraph would bury it.
+    first_line = parsed.metadata.get("first_line")
+    if isinstance(first_line, str):
+        candidates.append(first_line)
     # The first non-empty line; a junk one (a URL) gives way to the next, a long one (body text) ends it.
     for line in filter(None, map(_clean_line, parsed.text.splitlines()[:TITLE_SEARCH_LINES])):
         if len(line) > MAX_TITLE_LINE_CHARS:
             break
         candidates.append(line)
-    for candidate in candidates:
-        text = _clean_line(candidate)
-        if text and not is_junk_title(text) and not _URL.search(text):
-            return text
+    usable = [text for text in map(_clean_line, candidates) if _usable_title(text)]
+    # A single word ("ZSKG", "INHALT") only when nothing longer is there.
+    title = next((text for text in usable if " " in text), usable[0] if usable else None)
+    if title:
+        return title
     stem = PurePath(parsed.source_path).stem.replace("_", " ").strip()
     return stem or None
+
+
+def _usable_title(text: str) -> bool:
+    return bool(text) and not (
+        is_junk_title(text)
+        or _URL.search(text)
+        or is_outline_line(text)
+        or _LABEL_LINE.match(text)
+        or _CONTENTS.fullmatch(text)
+    )
+
+
+def is_field_line(text: str) -> bool:
+    """'Normgeber: Innenministerium', 'Fassung vom: 28.01.2021': a labelled field of a cover block."""
+    return _LABEL_LINE.match(" ".join(text.split())) is not None
+
+
+def is_outline_line(text: str) -> bool:
+    """A numbered outline item, a repealed item, a date or a page number: a line no document is titled by."""
+    line = text.strip()
+    return bool(
+        _OUTLINE_LINE.match(line)
+        or _DIVISION_LINE.match(line)
+        or _REPEALED.search(line)
+        or starts_with_date(line)
+        or _PAGE_NUMBER.fullmatch(line)
+        or _NUMERIC_DATE.fullmatch(line)
+    )
 
 
 def _clean_line(line: str) -> str:

@@ -20,7 +20,7 @@ Recognised (case-insensitive, with or without Markdown bold and list bullets):
   `who` from "verantwortlich:"/"zuständig:"/"für X"/"X: …" in a list, `due` from "bis (zum) 31.03.2025" as
   ISO date when it is a date, else as written ("nächste Sitzung").
 
-Each record's agenda item is the agenda item heading it sits under (`apply_minutes_structure`); in minutes
+Each record's agenda item is the agenda item heading it sits under (`ingest.structure.structure_minutes`); in minutes
 without numbered agenda items it is the topic heading below the document title. `char_start`/`char_end` index
 `parsed.text` and cover the whole record (label, text and vote); `text` is the wording, whitespace-collapsed.
 """
@@ -32,8 +32,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ingest.domain import BlockKind, ParsedDocument
+from ingest.german_patterns import AGENDA_NUMBER_PREFIX, VOTE_LINE
+from ingest.german_patterns import BULLET as _BULLET
 from ingest.metadata import parse_date
-from ingest.structure import apply_minutes_structure, find_agenda_items
+from ingest.structure import MinutesStructure, structure_minutes
 
 MAX_DECISION_CHARS = 2000
 MAX_SENTENCE_CHARS = 600
@@ -118,7 +120,6 @@ _ATTENDEE_HEADING = re.compile(
     re.IGNORECASE,
 )
 _ANY_LABEL = re.compile(_LEAD + r"[A-ZÄÖÜ][\wäöüß\-]*(?:\s+[\wäöüß\-]+)?" + _COLON + r"(?:.*)$")
-_BULLET = re.compile(r"^\s*(?:[-*•+]|\\\*|\d{1,2}[.)])\s+")
 _RESPONSIBLE = re.compile(
     r"(?<![\w-])(?:verantwortlich|zuständig|Verantwortung)(?![\w-])\s*:?\s*(?P<who>.+?)"
     r"(?=\s+[–—-]\s+|\s*;\s*|,\s*(?:bis|Frist|Termin)\b|\s+bis\s*:|\s*$)",
@@ -157,10 +158,6 @@ _VOTE_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     ("abgelehnt", re.compile(r"abgelehnt|Ablehnung", re.IGNORECASE)),
     ("angenommen", re.compile(r"\bangenommen\b", re.IGNORECASE)),
-)
-_VOTE_LINE = re.compile(
-    r"einstimmig|mehrheitlich|Zustimmung|Ablehnung|angenommen|abgelehnt|\d+\s*(?:Ja|JA|Nein|dafür|dagegen)",
-    re.IGNORECASE,
 )
 _MAIN_MOTION = re.compile(r"^(?:unveränderte\s+)?(?:Beschlussvorlage|Vorlage|Hauptantrag)\b", re.IGNORECASE)
 
@@ -211,8 +208,12 @@ def _flatten(text: str) -> str:
 
 def extract_minutes_records(parsed: ParsedDocument) -> MinutesRecords:
     """Attendees, decisions and action items of minutes (see the module docstring for what is recognised)."""
-    structured = apply_minutes_structure(parsed)
-    context = _Context(structured)
+    return records_of(structure_minutes(parsed))
+
+
+def records_of(minutes: MinutesStructure) -> MinutesRecords:
+    """The records of minutes whose agenda items were found once (`structure_minutes`)."""
+    context = _Context(minutes)
     return MinutesRecords(
         attendees=tuple(dict.fromkeys(_attendees(context))),
         decisions=tuple(_decisions(context)),
@@ -223,7 +224,8 @@ def extract_minutes_records(parsed: ParsedDocument) -> MinutesRecords:
 class _Context:
     """The lines of the paragraph blocks with their block's section path, and the agenda item lookup."""
 
-    def __init__(self, parsed: ParsedDocument) -> None:
+    def __init__(self, minutes: MinutesStructure) -> None:
+        parsed = minutes.parsed
         self.text = parsed.text
         self.lines: list[_Line] = []
         self.paths: dict[int, tuple[str, ...]] = {}
@@ -231,7 +233,7 @@ class _Context:
             self.paths[index] = block.section_path
             if block.kind is BlockKind.PARAGRAPH:
                 self.lines.extend(_block_lines(parsed.text, index, block.char_start, block.char_end))
-        self.agenda_labels = {item.label for item in find_agenda_items(parsed)}
+        self.agenda_labels = {item.label for item in minutes.agenda}
         first = parsed.blocks[0] if parsed.blocks else None
         self.title = (
             first.section_path[0] if first and first.kind is BlockKind.HEADING and first.level == 1 else None
@@ -471,7 +473,7 @@ def _vote_text(context: _Context, index: int, rest: str) -> tuple[str, int]:
         )
         if continues:
             statements[-1] = statements[-1] + "\n" + text
-        elif _VOTE_LINE.search(text) and (not statements or not rest.strip()) and len(text) < 200:
+        elif VOTE_LINE.search(text) and (not statements or not rest.strip()) and len(text) < 200:
             statements.append(text)
         else:
             break
@@ -480,7 +482,7 @@ def _vote_text(context: _Context, index: int, rest: str) -> tuple[str, int]:
     if not statements:
         # The text parser may have cut the result line into a block of its own.
         below = context.following_block_lines(index)
-        if below and _VOTE_LINE.search(lines[below[0]].text) and lines[index].block == lines[last].block:
+        if below and VOTE_LINE.search(lines[below[0]].text) and lines[index].block == lines[last].block:
             statements, last = [lines[below[0]].text.strip()], below[0]
     main = next((s for s in statements if _MAIN_MOTION.match(s)), statements[0] if statements else "")
     return main, last
@@ -588,7 +590,7 @@ def _is_action_section(context: _Context, block: int) -> bool:
 
 
 def _strip_agenda_number(heading: str) -> str:
-    return re.sub(r"^(?:TOP\s*\d+(?:\.\d+)*|\d+(?:\.\d+)*\.?)\s*[:.\-–]?\s*", "", heading)
+    return AGENDA_NUMBER_PREFIX.sub("", heading)
 
 
 def _listed_action(agenda: str | None, text: str, owner: str | None, start: int, end: int) -> ActionItem:

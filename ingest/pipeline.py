@@ -31,11 +31,11 @@ from ingest.embedding import Embedder
 from ingest.errors import FileTooLarge, IngestError, UnsupportedFormat
 from ingest.legal_refs import extract_legal_refs
 from ingest.metadata import MetadataOverrides, read_sidecar, resolve_metadata
-from ingest.minutes import extract_minutes_records
+from ingest.minutes import records_of
 from ingest.parse_worker import IsolatedParser, parse_document
 from ingest.parsers import SUPPORTED_SUFFIXES
 from ingest.store import ActionItemRecord, DecisionRecord, SearchFilters, Store
-from ingest.structure import AgendaItem, apply_minutes_structure, apply_outline_structure, find_agenda_items
+from ingest.structure import AgendaItem, apply_outline_structure, structure_minutes
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,8 @@ class FileOutcome:
     code: str | None = None
     message: str | None = None
     duplicate_of: str | None = None
+    # What the parsing library warned about while reading the file (e.g. pypdf's "EOF marker not found").
+    warnings: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in self.__dict__.items()}
@@ -361,6 +363,7 @@ class IngestPipeline:
             )
             chunks = build_chunks(parsed, meta, self.settings)
             outcome.pages = parsed.page_count
+            outcome.warnings = parsed.warnings
             outcome.chunks = len(chunks)
             outcome.status = Status.REPLACED if self._has_document(doc_id) else Status.INGESTED
             self._prepared_revisions[revision] = doc_id
@@ -410,13 +413,15 @@ class IngestPipeline:
 
 def build_chunks(parsed: ParsedDocument, meta: DocumentMeta, settings: IngestSettings) -> list[Chunk]:
     """Structure (agenda items, legal outline) → chunks → per-chunk extras (legal refs, decisions)."""
-    if meta.doc_type is DocType.MINUTES:
-        parsed = apply_minutes_structure(parsed)
+    minutes = structure_minutes(parsed) if meta.doc_type is DocType.MINUTES else None
+    if minutes is not None:
+        parsed = minutes.parsed
     elif meta.doc_type in _OUTLINED:
         parsed = apply_outline_structure(parsed)
     chunks = chunk_document(parsed, meta, settings.chunking)
-    records = extract_minutes_records(parsed) if meta.doc_type is DocType.MINUTES else None
-    agenda = find_agenda_items(parsed) if records is not None else ()
+    # The agenda items are found once (structure_minutes); records and chunks read that one result.
+    records = records_of(minutes) if minutes is not None else None
+    agenda = minutes.agenda if minutes is not None else ()
     ingested_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     enriched: list[Chunk] = []
     for chunk in chunks:

@@ -28,7 +28,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from ingest.domain import Block, BlockKind, ParsedDocument
-from ingest.parsers.outline import starts_with_date
+from ingest.german_patterns import (
+    AGENDA_ANCHOR,
+    AGENDA_LINE,
+    BULLET_ANY_LINE,
+    DIVISION_RANKS,
+    OUTLINE_RANKS,
+    VOTE_RESULT,
+    starts_with_date,
+)
 
 MAX_LABEL_CHARS = 160
 MAX_AGENDA_LINE_CHARS = 200
@@ -38,20 +46,7 @@ _WRAPPED_LINE_CHARS = 70
 _MAX_CONTINUATION_LINES = 5
 
 _DECORATION = re.compile(r"^[\s#*_>]+|[\s#*_]+$")
-_AGENDA_LINE = re.compile(
-    r"(?:zu\s+)?(?:TOP|Top|Tagesordnungspunkt|TO-Punkt|Ö)\s*(?P<number>\d{1,3}(?:\.\d{1,3})*)(?![\d])"
-    r"|Punkt\s+(?P<punkt>\d{1,3}(?:\.\d{1,3})*)\s+der\s+Tagesordnung\b",
-    re.IGNORECASE,
-)
-_VOTE_RESULT = re.compile(
-    r"(?:einstimmig|mehrheitlich|zustimmung|ablehnung|kenntnisnahme|keine\s+abstimmung|angenommen|abgelehnt)",
-    re.IGNORECASE,
-)
-_AGENDA_ANCHOR = re.compile(
-    r"(?:beschlossene\s+|vorläufige\s+)?(?:tagesordnung|agenda)\b.{0,30}", re.IGNORECASE
-)
 _NUMBERED_LINE = re.compile(r"(?P<number>\d{1,2})\.\s+(?P<title>\S.*)")
-_BULLET = re.compile(r"^\s*(?:[-*•+]|\d{1,2}[.)])\s+", re.MULTILINE)
 _LABEL_LINE = re.compile(r"^[A-ZÄÖÜ][\wÄÖÜäöüß\- ]{1,30}:(?:\s|$)")
 _CONTINUES_AFTER = re.compile(
     r"(?:[-,–(/]|\b(?:und|oder|sowie|des|der|die|das|den|dem|von|vom|für|mit|zu|zur|zum|im|in|nach|bei|auf|an|"
@@ -211,7 +206,7 @@ class _AgendaCandidate:
 
 def _agenda_number(line: str) -> str | None:
     """The agenda number if `line` (without decoration) starts an agenda item, else None."""
-    match = _AGENDA_LINE.match(line)
+    match = AGENDA_LINE.match(line)
     if match is None or len(line) > MAX_AGENDA_LINE_CHARS:
         return None
     keyword = line[: match.start("number")] if match.group("number") else ""
@@ -223,21 +218,21 @@ def _agenda_number(line: str) -> str | None:
     body = rest[separated.end() :].strip() if separated else rest.strip()
     if not separated and body and not (body[0].isupper() or body[0] in "„\"'([*"):
         return None  # "Tagesordnungspunkt 3 und bitte …" is a wrapped sentence
-    if _VOTE_RESULT.match(body):
+    if VOTE_RESULT.match(body):
         return None  # "TOP 10.1: Einstimmige Zustimmung (45 Ja)" under "Abstimmungsergebnis:"
     return match.group("number") or match.group("punkt")
 
 
 def _is_vote_result(line: str) -> bool:
-    match = _AGENDA_LINE.match(line)
-    return match is not None and bool(_VOTE_RESULT.match(line[match.end() :].lstrip(" :.)–—-")))
+    match = AGENDA_LINE.match(line)
+    return match is not None and bool(VOTE_RESULT.match(line[match.end() :].lstrip(" :.)–—-")))
 
 
 def _numbered_agenda(parsed: ParsedDocument) -> tuple[int, dict[str, str]]:
     """Numbered agenda list after a "Tagesordnung" line: (offset after the list, number → title)."""
     lines = _lines(parsed.text, 0, len(parsed.text))
     for index, line in enumerate(lines):
-        if not _AGENDA_ANCHOR.fullmatch(line.bare.rstrip(":").strip()):
+        if not AGENDA_ANCHOR.fullmatch(line.bare.rstrip(":").strip()):
             continue
         entries: dict[str, str] = {}
         end = line.end
@@ -345,18 +340,37 @@ def _without_overview(text: str, found: list[_AgendaCandidate]) -> list[_AgendaC
 
 
 def _adjacent(text: str, first: _AgendaCandidate, second: _AgendaCandidate) -> bool:
-    between = _BULLET.sub("", text[first.end : second.start])
+    between = BULLET_ANY_LINE.sub("", text[first.end : second.start])
     return not _DECORATION.sub("", between).strip()
+
+
+@dataclass(frozen=True)
+class MinutesStructure:
+    """The minutes stage's result, computed once per document: the blocks re-cut at the agenda items, and
+    the agenda items themselves. Chunking, the minutes records and the chunks' agenda item all read it."""
+
+    parsed: ParsedDocument
+    agenda: tuple[AgendaItem, ...]
+
+
+def structure_minutes(parsed: ParsedDocument) -> MinutesStructure:
+    """Find the agenda items of minutes once and cut them out as headings (see `apply_minutes_structure`)."""
+    candidates = _agenda_candidates(parsed)
+    agenda = tuple(AgendaItem(c.number, c.label, c.start, c.end) for c in candidates)
+    return MinutesStructure(_with_agenda_headings(parsed, candidates), agenda)
 
 
 def find_agenda_items(parsed: ParsedDocument) -> tuple[AgendaItem, ...]:
     """The agenda item headings of minutes in document order (what `apply_minutes_structure` cuts out)."""
-    return tuple(AgendaItem(c.number, c.label, c.start, c.end) for c in _agenda_candidates(parsed))
+    return structure_minutes(parsed).agenda
 
 
 def apply_minutes_structure(parsed: ParsedDocument) -> ParsedDocument:
     """Every agenda item starts a heading block (level 1, or 2 under a document title)."""
-    candidates = _agenda_candidates(parsed)
+    return structure_minutes(parsed).parsed
+
+
+def _with_agenda_headings(parsed: ParsedDocument, candidates: Sequence[_AgendaCandidate]) -> ParsedDocument:
     if not candidates:
         return parsed
     by_start = {c.start: c for c in candidates}
@@ -415,8 +429,6 @@ def _is_parent_item(entry: _Heading, depth: int) -> bool:
 
 # --- outline ------------------------------------------------------------------------------------------------
 
-_DIVISION_RANKS = {"buch": 1.0, "teil": 2.0, "kapitel": 3.0, "abschnitt": 4.0, "unterabschnitt": 5.0}
-_RANKS = {"section": 6.0, "letter": 7.0, "roman": 8.0, "number": 9.0, "lower": 10.0, "double_lower": 11.0}
 _ORDINALS = r"(?:erster|zweiter|dritter|vierter|fünfter|sechster|siebter|achter|neunter|zehnter|\d{1,2}\.)"
 _DIVISION = re.compile(
     rf"(?P<name>buch|teil|kapitel|abschnitt|unterabschnitt)\s+(?:\d{{1,3}}[a-z]?|[IVXLC]+)\b(?P<rest>.*)"
@@ -460,12 +472,12 @@ def _outline_match(label: str, previous_letter: str | None, *, strict: bool) -> 
         name = (division.group("name") or division.group("name2")).casefold()
         rest = division.group("rest") if division.group("name") else division.group("rest2")
         if not strict or _title_like(rest, allow_empty=True):
-            return _OutlineMatch("division", _DIVISION_RANKS[name])
+            return _OutlineMatch("division", DIVISION_RANKS[name])
     section = _SECTION.match(label)
     if section:
         rest = section.group("rest")
         if not strict or (_title_like(rest, allow_empty=True) and not _names_a_reference(rest)):
-            return _OutlineMatch("section", _RANKS["section"])
+            return _OutlineMatch("section", OUTLINE_RANKS["section"])
         return None
     for kind, pattern in _ENUMERATION:
         match = pattern.match(label)
@@ -478,7 +490,7 @@ def _outline_match(label: str, previous_letter: str | None, *, strict: bool) -> 
             return None
         if not strict and rest[:1] not in ("", " ", "\t", "-", "–"):
             return None
-        rank = _RANKS[kind] + (0.1 * mark.count(".") if kind == "number" else 0.0)
+        rank = OUTLINE_RANKS[kind] + (0.1 * mark.count(".") if kind == "number" else 0.0)
         return _OutlineMatch(kind, rank, mark)
     return None
 

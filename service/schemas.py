@@ -164,6 +164,8 @@ class IngestOutcomeOut(BaseModel):
     code: str | None
     message: str | None
     duplicate_of: str | None
+    # What the parsing library warned about while reading the file (pypdf: "EOF marker not found", …).
+    warnings: list[str] = []
 
 
 class IngestResponse(BaseModel):

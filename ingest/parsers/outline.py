@@ -42,29 +42,29 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ingest.domain import Block, BlockKind
+from ingest.german_patterns import AGENDA_HEADING_START, PARSER_LEVELS, parser_number_level, starts_with_date
 
 MAX_HEADING_CHARS = 90
-_MAX_LEVEL = 6
 # A wrapped line is shorter than the text width; a line this short usually ends its paragraph.
 _SHORT_LINE_CHARS = 50
 
 _TITLE = r"\s+(?P<title>\S)"
+# "§ 3" or "Art 39" alone on its line, the title (if any) on the next: the layout of gesetze-im-internet.de.
+_TITLE_OR_END = r"(?:\s+(?P<title>\S)|$)"
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("section", re.compile(r"§{1,2}\s*\d+[a-z]?" + _TITLE)),
-    ("article", re.compile(r"(?:Art\.|Artikel)\s*\d{1,3}[a-z]?" + _TITLE)),
-    ("agenda", re.compile(r"TOP\s*\d+[a-z]?(?:\.\d+)*:?" + _TITLE)),
+    ("section", re.compile(r"§{1,2}\s*\d+[a-z]?" + _TITLE_OR_END)),
+    # "Art" without a period only alone on its line: "Art und Weise" is prose, "Art 39" a heading.
+    ("article", re.compile(r"(?:Art\.|Artikel)\s*\d{1,3}[a-z]?" + _TITLE_OR_END + r"|Art\s+\d{1,3}[a-z]?$")),
+    ("agenda", re.compile(AGENDA_HEADING_START + _TITLE)),
     ("letter", re.compile(r"[A-H]\." + _TITLE)),
     ("roman", re.compile(r"[IVX]+\." + _TITLE)),
     ("number", re.compile(r"(?P<number>\d{1,3}(?:\.\d{1,3})*)\.?" + _TITLE)),
     ("double_lower", re.compile(r"([a-z])\1\)" + _TITLE)),
     ("lower", re.compile(r"[a-z]\)" + _TITLE)),
 )
-_FIXED_LEVELS = {
-    "section": 1, "article": 1, "agenda": 1, "letter": 1, "roman": 2, "caps": 1, "lower": 5, "double_lower": 6
-}  # fmt: skip
 _LETTERED_KINDS = frozenset({"lower", "double_lower"})
 _LIST_KINDS = frozenset({"letter", "roman", "number", *_LETTERED_KINDS})
 _DOT_LEADER = re.compile(r"\.{4,}|…{2,}|(?:\. ){3,}")
@@ -80,12 +80,6 @@ _CONTINUING_WORDS_TEXT = """
     nicht als wie zu zum zur von vom mit für auf in im an am bei beim über unter nach aus
 """
 _CONTINUING_WORDS = frozenset(_CONTINUING_WORDS_TEXT.split())
-_MONTHS = (
-    "Januar|Jänner|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember"
-    "|Jan|Feb|Mär|Mrz|Apr|Jun|Jul|Aug|Sept|Sep|Okt|Nov|Dez"
-)
-# "15. Mai 2026", "15 Mai 2026", "15. MAI 2026", "3. Okt. 2025"; "4. Dezernat" is no date.
-_DATE = re.compile(rf"\d{{1,2}}\.?\s*(?:{_MONTHS})\b", re.IGNORECASE)
 # A number followed only by units is a table cell or a quantity, never a heading: "2 Jahre", "3 Mio. EUR".
 _UNITS_TEXT = """
     jahr jahre jahren monat monate monaten woche wochen tag tage tagen stunde stunden std minute minuten min
@@ -106,6 +100,13 @@ _MIN_ROW_CELLS = 2
 _WRAP_PERCENTILE = 0.9
 _MIN_LINES_FOR_WIDTH = 20
 _STATUTE_SUBSECTION = re.compile(r"\(\d{1,2}[a-z]?\)\s")
+_REPEALED = re.compile(r"\((?:weggefallen|aufgehoben|entfällt)\)", re.IGNORECASE)
+# "I." or "A." alone on its line, the title on the next ("I." / "Die Grundrechte" in the Grundgesetz).
+_BARE_MARK = re.compile(r"(?:[IVX]+|[A-H])\.")
+_LAW_SECTION_KINDS = frozenset({"section", "article"})
+_LEADING_NUMBER = re.compile(r"(\d{1,3}(?:\.\d{1,3})*)\.?\s")
+# A title followed by a page number: "Übertragungsverfahren 17", "3.2 Zuständigkeiten 12".
+_CONTENTS_LINE = re.compile(r".*[^\d\s.,:/]\s+\d{1,3}")
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,8 @@ class HeadingCandidate:
     level: int
     # The first word after the numbering ("Jahre" in "2 Jahre"); "" for a line in capitals.
     first_word: str = field(default="", compare=False)
+    # "§ 3" / "Art 39" with no title on the line: a heading only before body text.
+    bare: bool = field(default=False, compare=False)
 
 
 def heading_candidate(line: str) -> HeadingCandidate | None:
@@ -127,24 +130,23 @@ def heading_candidate(line: str) -> HeadingCandidate | None:
         match = pattern.match(line)
         if match is None:
             continue
+        if match.group("title") is None:
+            return HeadingCandidate(kind, PARSER_LEVELS[kind], "", bare=True)
         if kind in _LIST_KINDS and not _starts_like_title(match.group("title")):
             return None
         title = line[match.start("title") :]
         if kind == "number" and _is_quantity(match.group("number"), line[match.end("number") :], title):
             return None
+        if kind in _LIST_KINDS and _REPEALED.fullmatch(title):
+            return None  # "5. (weggefallen)": a repealed item of a list in a law, no section
         first_word = title.split(maxsplit=1)[0]
         if kind == "number":
-            level = min(2 + len(match.group("number").split(".")), _MAX_LEVEL)
+            level = parser_number_level(len(match.group("number").split(".")))
             return HeadingCandidate(kind, level, first_word)
-        return HeadingCandidate(kind, _FIXED_LEVELS[kind], first_word)
+        return HeadingCandidate(kind, PARSER_LEVELS[kind], first_word)
     if _is_caps_line(line):
-        return HeadingCandidate("caps", _FIXED_LEVELS["caps"])
+        return HeadingCandidate("caps", PARSER_LEVELS["caps"])
     return None
-
-
-def starts_with_date(line: str) -> bool:
-    """'15. Mai 2026', '15 Mai 2026', '3. Okt. 2025 Sitzung': a date, never a heading."""
-    return _DATE.match(line.strip()) is not None
 
 
 def _starts_like_title(first: str) -> bool:
@@ -194,7 +196,8 @@ class Segment:
 
 def segment_lines(lines: Sequence[Line]) -> list[Segment]:
     """Split lines into headings and paragraphs: paragraphs end at blank lines, page breaks and headings."""
-    headings = _accepted_headings(lines)
+    lines = _join_bare_marks(lines)
+    headings = _law_levels(_accepted_headings(lines))
     segments: list[Segment] = []
     buffer: list[str] = []
     buffer_page = 0
@@ -224,6 +227,52 @@ def segment_lines(lines: Sequence[Line]) -> list[Segment]:
     return segments
 
 
+def _join_bare_marks(lines: Sequence[Line]) -> list[Line]:
+    """ "I." followed by its title line on the same page becomes one line "I. Die Grundrechte"."""
+    joined: list[Line] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        following = lines[index + 1] if index + 1 < len(lines) else None
+        if (
+            following is not None
+            and following.page == line.page
+            and _BARE_MARK.fullmatch(line.text)
+            and heading_candidate(f"{line.text} {following.text}") is not None
+        ):
+            joined.append(Line(f"{line.text} {following.text}", line.page))
+            index += 2
+            continue
+        joined.append(line)
+        index += 1
+    return joined
+
+
+def _law_levels(accepted: Sequence[HeadingCandidate | None]) -> list[HeadingCandidate | None]:
+    """In a law, "I. Die Grundrechte" / "A. Allgemeines" divide the §§ and articles: they rank above them.
+
+    Without such headings before a § or an article the fixed levels stand (§ and "A." on level 1).
+    """
+    first_section = next(
+        (i for i, c in enumerate(accepted) if c is not None and c.kind in _LAW_SECTION_KINDS), None
+    )
+    if first_section is None:
+        return list(accepted)
+    dividers = {c.kind for c in accepted[:first_section] if c is not None and c.kind in ("letter", "roman")}
+    if not dividers:
+        return list(accepted)
+    levels = {"letter": 1, "roman": 2 if "letter" in dividers else 1}
+    section_level = max(levels[kind] for kind in dividers) + 1
+    result: list[HeadingCandidate | None] = []
+    for candidate in accepted:
+        if candidate is not None and candidate.kind in levels:
+            candidate = replace(candidate, level=levels[candidate.kind])
+        elif candidate is not None and candidate.kind in _LAW_SECTION_KINDS:
+            candidate = replace(candidate, level=section_level)
+        result.append(candidate)
+    return result
+
+
 def _continues_caps_heading(
     headings: Sequence[HeadingCandidate | None], lines: Sequence[Line], index: int
 ) -> bool:
@@ -246,10 +295,15 @@ def _accepted_headings(lines: Sequence[Line]) -> list[HeadingCandidate | None]:
     last_text = max((i for i, line in enumerate(lines) if line.text), default=-1)
     wrap_width = _wrap_width(lines)
     accepted: list[HeadingCandidate | None] = [None] * len(lines)
+    last_number: tuple[int, ...] = ()
     for index, candidate in enumerate(candidates):
         if candidate is None or index >= last_text or _in_list(candidates, lines, index, candidate):
             continue
+        if _is_contents_line(lines, index):
+            continue
         if candidate.kind in _LETTERED_KINDS and not _is_lettered_heading(candidates, lines, index):
+            continue
+        if candidate.bare and not _followed_by_body(candidates, lines, index):
             continue
         previous = lines[index - 1].text if index > 0 else ""
         following = lines[index + 1].text
@@ -264,9 +318,43 @@ def _accepted_headings(lines: Sequence[Line]) -> list[HeadingCandidate | None]:
             and candidates[index + 1] is None
             and len(lines[index].text) >= _WRAPPED_SHARE * wrap_width
         )
+        number = _section_number(lines[index].text) if candidate.kind == "number" else ()
+        if not (starts_paragraph and not wrapped) and _next_in_numbering(last_number, number):
+            # "5.1 Förderung der Investitionskosten" between "fordert das Land auf," and "60 Prozent … zu
+            # fördern;": a short dotted number that continues the document's numbering is a heading even
+            # where the sentence around it runs on.
+            starts_paragraph, wrapped = True, len(lines[index].text) >= _OPENER_SHARE * wrap_width
         if starts_paragraph and not wrapped:
             accepted[index] = candidate
+            last_number = number or last_number
     return accepted
+
+
+def _section_number(line: str) -> tuple[int, ...]:
+    match = _LEADING_NUMBER.match(line)
+    return tuple(int(part) for part in match.group(1).split(".")) if match else ()
+
+
+def _next_in_numbering(previous: tuple[int, ...], number: tuple[int, ...]) -> bool:
+    """'5.' → '5.1' (first child), '5.1' → '5.2' (next sibling), '5.1.3' → '5.2': only dotted numbers."""
+    if len(number) < 2 or not previous:
+        return False
+    if number == (*previous, 1):
+        return True
+    depth = len(number)
+    return depth <= len(previous) and number == (*previous[: depth - 1], previous[depth - 1] + 1)
+
+
+def _is_contents_line(lines: Sequence[Line], index: int) -> bool:
+    """'3 Geräteausstattung 7' next to '3.1 Allgemeines 7': a table of contents without dot leaders.
+
+    A line ending in a page number (up to three digits: "Pilotphase 2026" ends in a year) whose neighbouring
+    text line ends in one too.
+    """
+    if not _CONTENTS_LINE.fullmatch(lines[index].text):
+        return False
+    neighbours = (_adjacent_text_line(lines, index, step) for step in (-1, 1))
+    return any(n is not None and _CONTENTS_LINE.fullmatch(lines[n].text) for n in neighbours)
 
 
 def _is_lettered_heading(

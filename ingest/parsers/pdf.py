@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
+import logging
 import re
+import threading
+import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pypdf import PasswordType, PdfReader
 
 from ingest.domain import BlockKind, PageSpan, ParsedDocument
 from ingest.errors import CorruptDocument, EmptyFile, EncryptedDocument, IngestError, NoTextLayer
-from ingest.metadata import clean_title
+from ingest.metadata import clean_title, is_field_line
 from ingest.parsers.outline import DocumentBuilder, Line, is_page_number, normalize, segment_lines
 
 FORMAT = "pdf"
@@ -28,6 +33,69 @@ _PDF_DATE = re.compile(r"(?:D:)?(\d{4})(\d{2})?(\d{2})?")
 
 
 def parse_pdf(data: bytes, path: str) -> ParsedDocument:
+    failure: IngestError | None = None
+    with library_warnings() as warned:
+        try:
+            parsed = _parse(data, path)
+        except IngestError as exc:
+            failure = exc
+    if failure is not None:
+        if not warned:
+            raise failure
+        # The warnings explain the failure ("EOF marker not found" before "Stream has ended unexpectedly").
+        message = f"{failure.message}; pypdf: {'; '.join(warned)}"
+        raise type(failure)(message, path=failure.path) from failure
+    return replace(parsed, warnings=tuple(warned)) if warned else parsed
+
+
+@contextlib.contextmanager
+def library_warnings() -> Iterator[list[str]]:
+    """Collect what pypdf logs or warns while this thread reads a file, instead of printing it.
+
+    pypdf reports the robustness fixes it applies ("EOF marker not found", "incorrect startxref pointer") as
+    log records of the "pypdf" loggers and some as `warnings.warn`. They belong to the file's outcome, so for
+    the duration of the parse they are kept from the console log and handed back (deduplicated, capped).
+    """
+    collected: list[str] = []
+    handler = _Collector(collected, threading.get_ident())
+    logger = logging.getLogger("pypdf")
+    with _CAPTURE_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        propagate = logger.propagate
+        logger.addHandler(handler)
+        logger.propagate = False
+        try:
+            yield collected
+        finally:
+            logger.removeHandler(handler)
+            logger.propagate = propagate
+            for warning in caught:
+                _add(collected, str(warning.message))
+
+
+# The "pypdf" logger's propagation is switched off while a parse runs; one parse at a time may do that.
+_CAPTURE_LOCK = threading.Lock()
+_MAX_WARNINGS = 20
+
+
+class _Collector(logging.Handler):
+    def __init__(self, into: list[str], thread: int) -> None:
+        super().__init__(logging.WARNING)
+        self._into = into
+        self._thread = thread
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self._thread:
+            _add(self._into, record.getMessage())
+
+
+def _add(collected: list[str], message: str) -> None:
+    text = " ".join(message.split())
+    if text and text not in collected and len(collected) < _MAX_WARNINGS:
+        collected.append(text)
+
+
+def _parse(data: bytes, path: str) -> ParsedDocument:
     reader = _open(data, path)
     page_texts = _extract_pages(reader, path)
     if not page_texts:
@@ -46,8 +114,16 @@ def parse_pdf(data: bytes, path: str) -> ParsedDocument:
         text=text,
         blocks=builder.blocks(),
         pages=_page_spans(page_starts, len(text)),
-        metadata=_metadata(reader),
+        metadata={**_metadata(reader), **_first_line(pages)},
     )
+
+
+def _first_line(pages: Sequence[Sequence[str]]) -> dict[str, str]:
+    """The first line of text after running headers are gone: the title of most PDFs ("Grundgesetz für die
+    Bundesrepublik Deutschland"), which the joined first paragraph would bury under the lines after it."""
+    # A cover block of labelled fields ("Normgeber: …", "Aktenzeichen: …") comes before the title in juris PDFs.
+    line = next((line for page in pages[:1] for line in page if line and not is_field_line(line)), "")
+    return {"first_line": line} if line else {}
 
 
 def _open(data: bytes, path: str) -> PdfReader:
