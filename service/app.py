@@ -17,7 +17,7 @@ from service.errors import install_error_handlers
 from service.llm import LLM, build_llm
 from service.prompting import load_prompt
 from service.retrieval import Retriever
-from service.routes import answers, decisions, documents, health, search
+from service.routes import answers, chat, decisions, documents, health, openai_compat, search, web
 
 log = logging.getLogger(__name__)
 
@@ -73,4 +73,7 @@ def create_app(
     install_error_handlers(app)
     for module in (health, search, answers, documents, decisions):
         app.include_router(module.router)
+    app.include_router(chat.router)
+    app.include_router(openai_compat.router)
+    app.include_router(web.router)
     return app
