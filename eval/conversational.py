@@ -85,7 +85,9 @@ def follow_ups(questions: list[Question]) -> list[FollowUp]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--corpus", type=Path, default=DATASET / "corpus")
     parser.add_argument("--questions", type=Path, default=DATASET / "questions-dev.jsonl")
     parser.add_argument("--limit", type=int, default=80, help="Follow-ups evaluated (the first N found).")
@@ -142,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         services.store.close()
         setup.locator.save()
 
-    rewrite_times = [r["rewrite_s"] for r in rows if r["rewrite_reason"] in ("rewritten", "unchanged_by_model")]
+    rewrite_times = [
+        r["rewrite_s"] for r in rows if r["rewrite_reason"] in ("rewritten", "unchanged_by_model")
+    ]
     metrics: dict[str, Any] = {
         "follow_ups_found": total_follow_ups,
         "follow_ups_evaluated": len(rows),

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 
 from ingest.domain import AccessScope
 from ingest.store import SearchFilters
-from service.answering import AnswerEvent, Answerer, AnswerResult
+from service.answering import Answerer, AnswerEvent, AnswerResult
 from service.condense import CONDENSE_PROMPT, Condensed, Condenser, Turn
 from service.deps import Services
 from service.prompting import load_prompt

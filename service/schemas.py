@@ -208,7 +208,9 @@ class SearchedQuery(BaseModel):
     question: str
     query: str
     rewritten: bool
-    reason: str = Field(description="no_history, standalone, rewritten, unchanged_by_model or rewrite_failed.")
+    reason: str = Field(
+        description="no_history, standalone, rewritten, unchanged_by_model or rewrite_failed."
+    )
     seconds: float
 
 

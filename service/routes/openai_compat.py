@@ -112,7 +112,9 @@ def split_conversation(messages: list[OpenAIMessage]) -> tuple[str, list[Turn]]:
             pending = message.text().strip()
             last_user = pending
         elif message.role == "assistant" and pending is not None:
-            answer = re.split(rf"\n\n(?:{SOURCES_HEADING}|{NEAR_MISSES_HEADING})\n", message.text(), maxsplit=1)
+            answer = re.split(
+                rf"\n\n(?:{SOURCES_HEADING}|{NEAR_MISSES_HEADING})\n", message.text(), maxsplit=1
+            )
             turns.append(Turn(pending, strip_markers(answer[0])))
             pending = None
     if not last_user or pending is None:
@@ -171,7 +173,9 @@ def _completion(
     }
 
 
-def _chunk(completion_id: str, created: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+def _chunk(
+    completion_id: str, created: int, delta: dict[str, Any], finish: str | None = None
+) -> dict[str, Any]:
     return {
         "id": completion_id,
         "object": "chat.completion.chunk",

@@ -51,15 +51,17 @@ def _templates() -> Any:
 
 @router.get("/", response_class=HTMLResponse)
 def chat_page(services: ServicesDep, scope: ScopeDep) -> HTMLResponse:
-    documents = [
-        document_out(head) for head in services.store.scroll(scope, SearchFilters(only_heads=True))
-    ]
+    documents = [document_out(head) for head in services.store.scroll(scope, SearchFilters(only_heads=True))]
     groups = sorted({d.working_group for d in documents if d.working_group and d.working_group != "None"})
     types = sorted({d.doc_type for d in documents if d.doc_type and d.doc_type != "None"})
-    html = _templates().get_template("index.html").render(
-        working_groups=groups,
-        doc_types=[(t, DOC_TYPE_LABELS.get(t, t)) for t in types],
-        documents=len(documents),
+    html = (
+        _templates()
+        .get_template("index.html")
+        .render(
+            working_groups=groups,
+            doc_types=[(t, DOC_TYPE_LABELS.get(t, t)) for t in types],
+            documents=len(documents),
+        )
     )
     return HTMLResponse(html)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,7 +20,10 @@ FIRST_ANSWER = {"antwort": "Der Rollout beginnt im April 2027 mit zehn Mitgliede
 FOLLOW_UP = "Und bis wann sollen alle angeschlossen sein?"
 REWRITE = {"suchanfrage": "Bis wann sollen alle 28 Mitglieder an die KI-Infrastruktur angeschlossen sein?"}
 # "31. Dezember" would be split into two statements by the citation check; the month alone is enough here.
-FOLLOW_UP_ANSWER = {"antwort": "Alle 28 Mitglieder sollen bis Dezember 2027 angeschlossen sein.", "quellen": [1]}
+FOLLOW_UP_ANSWER = {
+    "antwort": "Alle 28 Mitglieder sollen bis Dezember 2027 angeschlossen sein.",
+    "quellen": [1],
+}
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +153,9 @@ def test_stream_ends_with_done_after_the_citations_chunk(openai_server: tuple[st
     body = {"model": "kb-rag", "stream": True, "messages": [{"role": "user", "content": FIRST}]}
     lines = [
         line
-        for line in httpx.post(f"{openai_server[0]}/v1/chat/completions", json=body, timeout=30).text.splitlines()
+        for line in httpx.post(
+            f"{openai_server[0]}/v1/chat/completions", json=body, timeout=30
+        ).text.splitlines()
         if line.startswith("data: ")
     ]
     assert lines[-1] == "data: [DONE]"
@@ -164,7 +168,7 @@ def test_open_webui_task_prompt_is_answered_without_retrieval_or_model(
     url, llm = openai_server
     task = (
         "### Task:\nGenerate a concise, 3-5 word title with an emoji summarizing the chat history.\n"
-        "### Output:\nJSON format: { \"title\": \"your concise title here\" }\n"
+        '### Output:\nJSON format: { "title": "your concise title here" }\n'
         f"### Chat History:\n<chat_history>\nUSER: {FIRST}\nASSISTANT: Der Rollout beginnt …\n</chat_history>"
     )
     completion = _client(url).chat.completions.create(
