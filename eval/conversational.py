@@ -18,6 +18,9 @@ stands alone by construction): the cost of needless model calls.
 
     python -m eval.conversational --limit 80 --out eval/results/conversational-karlsruhe-qa
 
+The rewrites (the model) and the index (the embedder) are cached separately in the eval cache folder, so
+`--rewrites-only` can run them first, and a second run reuses both.
+
 Uses the LLM of the usual settings (KB_LLM__*, default qwen2.5-1.5b). The output holds ids, ranks and
 timings, never question or passage text (the Karlsruhe texts must not be redistributed).
 """
@@ -25,19 +28,20 @@ timings, never question or passage text (the Karlsruhe texts must not be redistr
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from eval import metrics as m
 from eval.gold import Question, load_questions
-from eval.runner import _prepare, _retrieved, default_cache_dir, eval_settings, llm_config
+from eval.runner import Log, _prepare, _retrieved, default_cache_dir, eval_settings, llm_config
 from ingest.domain import AccessScope
-from service.condense import CONDENSE_PROMPT, Condenser, Turn, needs_rewrite
+from service.condense import CONDENSE_PROMPT, Condensed, Condenser, Turn, needs_rewrite
 from service.config import Settings
 from service.prompting import load_prompt
 
@@ -84,6 +88,39 @@ def follow_ups(questions: list[Question]) -> list[FollowUp]:
     return found
 
 
+def rewrites_cached(
+    selected: list[FollowUp], settings: Settings, cache_dir: Path, log: Log
+) -> dict[str, Condensed]:
+    """The rewrite of every follow-up, cached by questions, prompt and LLM configuration (the model is the
+    slow part; the index is cached separately by eval/runner.py)."""
+    prompt_path = settings.prompts_dir / CONDENSE_PROMPT
+    material = {
+        "ids": [f.question.id for f in selected],
+        "questions": [[h.question for h in f.history] + [f.question.question] for f in selected],
+        "prompt": prompt_path.read_text(encoding="utf-8"),
+        "llm": llm_config(settings),
+    }
+    key = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
+    path = cache_dir / f"conversational-rewrites-{key}.json"
+    if path.is_file():
+        log(f"rewrites: reusing {path.name}")
+        return {k: Condensed(**v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+    from service.llm import build_llm
+
+    condenser = Condenser(build_llm(settings.llm), load_prompt(prompt_path))
+    out: dict[str, Condensed] = {}
+    for number, item in enumerate(selected, start=1):
+        history = [Turn(h.question) for h in item.history]
+        out[item.question.id] = condenser.condense(item.question.question, history)
+        log(
+            f"rewrite {number}/{len(selected)} {item.question.id}: {out[item.question.id].reason} "
+            f"({out[item.question.id].seconds:.1f} s)"
+        )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({k: asdict(v) for k, v in out.items()}, ensure_ascii=False), encoding="utf-8")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -94,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=5, help="Recall cut-off.")
     parser.add_argument("--out", type=Path, default=Path("eval/results/conversational-karlsruhe-qa"))
     parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument(
+        "--rewrites-only",
+        action="store_true",
+        help="Only compute the rewrites (model, no index) and cache them; a later run reuses them.",
+    )
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
@@ -105,17 +147,19 @@ def main(argv: list[str] | None = None) -> int:
     total_follow_ups = len(selected)
     selected = selected[: args.limit]
     firsts = [run[0] for run in inquiries(all_questions)]
-    setup = _prepare(args.corpus, args.questions, None, settings, args.cache_dir or default_cache_dir(), log)
+    cache_dir = args.cache_dir or default_cache_dir()
+    rewrites = rewrites_cached(selected, settings, cache_dir, log)
+    if args.rewrites_only:
+        return 0
+    setup = _prepare(args.corpus, args.questions, None, settings, cache_dir, log)
 
     from service.app import build_services
 
     services = build_services(eval_settings(settings, setup.index.store_path), embedder=setup.embedder)
-    condenser = Condenser(services.llm, load_prompt(settings.prompts_dir / CONDENSE_PROMPT))
     rows: list[dict[str, Any]] = []
     try:
         for number, item in enumerate(selected, start=1):
-            history = [Turn(h.question) for h in item.history]
-            condensed = condenser.condense(item.question.question, history)
+            condensed = rewrites[item.question.id]
             queries = {
                 "plain": item.question.question,
                 "rewrite": condensed.query,
@@ -166,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "first_questions": len(firsts),
         "config": {
-            "llm": {**llm_config(settings), "name": services.llm_name},
+            "llm": llm_config(settings),
             "retrieval": settings.retrieval.model_dump(mode="json"),
             "embedder": setup.embedder.name,
             "index_key": setup.index.key,

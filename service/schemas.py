@@ -216,6 +216,10 @@ class SearchedQuery(BaseModel):
 
 class ChatAnswerResponse(AnswerResponse):
     searched: SearchedQuery
+    near_misses: list[CitationOut] = Field(
+        default_factory=list,
+        description="When nothing relevant was found: the closest passages, shown as „ähnliche Stellen“.",
+    )
 
 
 class OpenAIMessage(BaseModel):

@@ -32,7 +32,7 @@ from fastapi.responses import StreamingResponse
 
 from ingest.errors import KBError
 from service.answering import AnswerEvent, AnswerResult, Source
-from service.chat import QUERY_EVENT, chat_answerer
+from service.chat import NEAR_MISSES_EVENT, QUERY_EVENT, chat_answerer
 from service.citations import strip_markers
 from service.condense import Condensed, Turn
 from service.deps import ScopeDep, ServicesDep
@@ -80,12 +80,14 @@ def _ref(source: Source) -> CitationRef:
     )
 
 
-def completion_text(result: AnswerResult) -> str:
-    """The answer with its `[n]` markers and the numbered source list; or the decline and the near-misses."""
+def completion_text(result: AnswerResult, near_misses: list[Source] | None = None) -> str:
+    """The answer with its `[n]` markers and the numbered source list; or the decline and the near-misses
+    (the passages offered to the model, or, when none was relevant, the closest ones)."""
     if result.declined:
-        if not result.sources:
+        near_sources = result.sources or near_misses or []
+        if not near_sources:
             return result.answer
-        near = "\n".join(f"- {s.label}" for s in result.sources)
+        near = "\n".join(f"- {s.label}" for s in near_sources)
         return f"{result.answer}\n\n{NEAR_MISSES_HEADING}\n{near}"
     listed = "\n".join(f"[{s.number}] {s.label}" for s in result.citations)
     return f"{result.answer}\n\n{SOURCES_HEADING}\n{listed}"
@@ -208,10 +210,13 @@ def stream_completion(events: Iterator[AnswerEvent] | None, fixed_text: str | No
     yield _data(_chunk(completion_id, created, {"role": "assistant", "content": ""}))
     result: AnswerResult | None = None
     condensed: Condensed | None = None
+    near: list[Source] = []
     try:
         for event in events or iter(()):
             if event.kind == QUERY_EVENT:
                 condensed = event.data
+            elif event.kind == NEAR_MISSES_EVENT:
+                near = event.data
             elif event.kind == "done":
                 result = event.data
             # Other events (sources, unverified deltas, queue position) must not reach an OpenAI client's
@@ -221,7 +226,7 @@ def stream_completion(events: Iterator[AnswerEvent] | None, fixed_text: str | No
         yield _data({"error": {"message": str(exc), "type": exc.code, "code": exc.code}})
         yield "data: [DONE]\n\n"
         return
-    text = fixed_text if result is None else completion_text(result)
+    text = fixed_text if result is None else completion_text(result, near)
     for piece in _pieces(text or ""):
         yield _data(_chunk(completion_id, created, {"content": piece}))
     last = _chunk(completion_id, created, {}, "stop")
@@ -260,5 +265,10 @@ def chat_completions(body: ChatCompletionRequest, services: ServicesDep, scope: 
         return StreamingResponse(
             stream_completion(chat.stream(question, history, scope)), media_type="text/event-stream"
         )
-    condensed, result = chat.answer(question, history, scope)
-    return _completion(completion_text(result), citation_refs(result), result, condensed.query)
+    outcome = chat.answer(question, history, scope)
+    return _completion(
+        completion_text(outcome.result, outcome.near_misses),
+        citation_refs(outcome.result),
+        outcome.result,
+        outcome.searched.query,
+    )

@@ -187,3 +187,22 @@ def test_unknown_model_is_a_problem_response(openai_server: tuple[str, ScriptedL
             model="gpt-4", messages=[{"role": "user", "content": FIRST}]
         )
     assert raised.value.response.json()["code"] == "model_not_found"
+
+
+def test_out_of_corpus_question_is_declined_with_near_misses(corpus_store: Settings) -> None:
+    llm = ScriptedLLM(FIRST_ANSWER)
+    with TestClient(create_app(corpus_store, embedder=HashEmbedder(), llm=llm)) as client:
+        body = client.post("/v1/chat/answers", json={"question": "Wann wurde der Eiffelturm gebaut?"}).json()
+        completion = client.post(
+            "/v1/chat/completions",
+            json={
+                "model": "kb-rag",
+                "messages": [{"role": "user", "content": "Wann wurde der Eiffelturm gebaut?"}],
+            },
+        ).json()
+    assert body["declined"] and body["reason"] == "no_relevant_source" and llm.calls == []
+    assert body["sources"] == [] and 1 <= len(body["near_misses"]) <= 3
+    assert body["near_misses"][0]["page_start"] or body["near_misses"][0]["doc_id"].endswith(".md")
+    content = completion["choices"][0]["message"]["content"]
+    assert content.startswith("Keine Quelle gefunden.\n\nÄhnliche Stellen:\n- ")
+    assert completion["choices"][0]["message"]["citations"] == []

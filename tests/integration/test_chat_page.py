@@ -94,3 +94,6 @@ def test_out_of_corpus_question_shows_keine_quelle_gefunden(page_url: str, brows
     declined = page.locator("article.turn .declined")
     declined.wait_for(timeout=20_000)
     assert declined.inner_text() == "Keine Quelle gefunden"
+    near = page.locator("article.turn .near-misses")
+    assert near.locator("h4").inner_text().lower() == "ähnliche stellen"
+    assert near.locator("li").count() >= 1

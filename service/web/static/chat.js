@@ -1,5 +1,5 @@
-// Chat page: streams answers from POST /v1/chat/answers (server-sent events: query, sources, delta…, done,
-// and queue / error when the service sends them). Plain JavaScript, no external code. The conversation lives
+// Chat page: streams answers from POST /v1/chat/answers (server-sent events: query, sources, delta…,
+// near_misses, done, and queue / error when the service sends them). Plain JavaScript, no external code. The conversation lives
 // in this page for now (sent as `history` with every question).
 "use strict";
 
@@ -106,7 +106,7 @@ function newTurnView(question) {
   return { view, searched, status, answer, sources };
 }
 
-function showDone(view, result) {
+function showDone(view, result, nearMisses) {
   view.status.hidden = true;
   view.sources.textContent = "";
   if (result.declined) {
@@ -114,9 +114,8 @@ function showDone(view, result) {
     view.answer.classList.remove("draft");
     view.answer.appendChild(el("p", "declined", "Keine Quelle gefunden"));
     view.answer.appendChild(el("p", "reason", REASONS[result.reason] || ""));
-    if (result.sources.length) {
-      view.sources.appendChild(sourceList(result.sources, "Ähnliche Stellen", "near-misses"));
-    }
+    const near = result.sources.length ? result.sources : nearMisses;
+    if (near.length) view.sources.appendChild(sourceList(near, "Ähnliche Stellen", "near-misses"));
     return "";
   }
   view.answer.classList.remove("draft");
@@ -165,6 +164,7 @@ async function ask(question) {
   const view = newTurnView(question);
   const body = { question, history: state.turns, stream: true, filters: filters() };
   let answerText = "";
+  let nearMisses = [];
   try {
     const response = await fetch("/v1/chat/answers", {
       method: "POST",
@@ -191,8 +191,10 @@ async function ask(question) {
       } else if (event.kind === "delta") {
         view.answer.classList.add("draft");
         view.answer.textContent += event.data.text;
+      } else if (event.kind === "near_misses") {
+        nearMisses = event.data;
       } else if (event.kind === "done") {
-        answerText = showDone(view, event.data);
+        answerText = showDone(view, event.data, nearMisses);
       } else if (event.kind === "error") {
         view.status.hidden = false;
         view.status.textContent = `Fehler: ${event.data.detail || event.data.message || event.data.code || ""}`;
