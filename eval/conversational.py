@@ -102,22 +102,26 @@ def rewrites_cached(
     }
     key = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir / f"conversational-rewrites-{key}.json"
+    # Written after every rewrite, so an interrupted run resumes where it stopped.
+    out: dict[str, Condensed] = {}
     if path.is_file():
-        log(f"rewrites: reusing {path.name}")
-        return {k: Condensed(**v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+        out = {k: Condensed(**v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+        log(f"rewrites: {len(out)} of {len(selected)} cached in {path.name}")
+    missing = [f for f in selected if f.question.id not in out]
+    if not missing:
+        return out
     from service.llm import build_llm
 
     condenser = Condenser(build_llm(settings.llm), load_prompt(prompt_path))
-    out: dict[str, Condensed] = {}
-    for number, item in enumerate(selected, start=1):
-        history = [Turn(h.question) for h in item.history]
-        out[item.question.id] = condenser.condense(item.question.question, history)
-        log(
-            f"rewrite {number}/{len(selected)} {item.question.id}: {out[item.question.id].reason} "
-            f"({out[item.question.id].seconds:.1f} s)"
-        )
     cache_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({k: asdict(v) for k, v in out.items()}, ensure_ascii=False), encoding="utf-8")
+    for number, item in enumerate(missing, start=1):
+        history = [Turn(h.question) for h in item.history]
+        done = condenser.condense(item.question.question, history)
+        out[item.question.id] = done
+        log(f"rewrite {number}/{len(missing)} {item.question.id}: {done.reason} ({done.seconds:.1f} s)")
+        path.write_text(
+            json.dumps({k: asdict(v) for k, v in out.items()}, ensure_ascii=False), encoding="utf-8"
+        )
     return out
 
 
