@@ -220,8 +220,9 @@ def stream_completion(events: Iterator[AnswerEvent] | None, fixed_text: str | No
             elif event.kind == "done":
                 result = event.data
             # Other events (sources, unverified deltas, queue position) must not reach an OpenAI client's
-            # text; a comment line keeps the connection alive meanwhile.
-            yield f": {event.kind}\n\n"
+            # text; a comment line keeps the connection alive while retrieval or the queue takes time.
+            if event.kind != "delta":
+                yield f": {event.kind}\n\n"
     except KBError as exc:
         yield _data({"error": {"message": str(exc), "type": exc.code, "code": exc.code}})
         yield "data: [DONE]\n\n"
