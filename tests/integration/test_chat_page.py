@@ -3,6 +3,7 @@ the real app on a loopback port with corpus/ in a tmp store, the model edge scri
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,7 +84,8 @@ def test_ask_see_cited_answer_open_source_and_ask_a_follow_up(page_url: str, bro
     second.locator(".answer button.chip.cite").first.wait_for(timeout=20_000)
     assert "Dezember 2027" in second.locator(".answer").inner_text()
     assert second.locator(".searched").inner_text() == f"Gesucht: {REWRITTEN}"
-    page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
+    # KB_SCREENSHOT=<file.png> keeps the picture of the answered conversation (for a look or the README).
+    page.screenshot(path=os.environ.get("KB_SCREENSHOT") or str(tmp_path / "chat.png"), full_page=True)
 
 
 def test_out_of_corpus_question_shows_keine_quelle_gefunden(page_url: str, browser) -> None:  # type: ignore[no-untyped-def]
