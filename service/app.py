@@ -23,7 +23,7 @@ from service.limits import UploadLimitMiddleware
 from service.llm import LLM, build_llm
 from service.prompting import load_prompt
 from service.retrieval import Retriever
-from service.routes import answers, decisions, documents, health, search
+from service.routes import answers, chat, decisions, documents, health, openai_compat, search, web
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +101,12 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     # Every route that touches documents needs a principal and is audited, including routes added later here.
-    for module in (search, answers, documents, decisions):
+    for module in (search, answers, documents, decisions, chat, openai_compat):
         app.include_router(
             module.router, dependencies=[Depends(audited), Depends(get_principal)], responses=AUTH_RESPONSES
         )
+    # The chat page reads only through the caller's scope (ScopeDep); its static files need no credentials.
+    app.include_router(web.router)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(UploadLimitMiddleware, max_file_bytes=settings.server.max_upload_bytes)
     return app

@@ -198,3 +198,79 @@ class Health(BaseModel):
     store_id: str = Field(description="Opaque id of the store; `kb` matches it to find a running service.")
     embedder: str
     llm: str
+
+
+# -- chat: conversational answers and the OpenAI-compatible API ------------------------------------------------
+class ChatTurnIn(BaseModel):
+    """An earlier exchange of the conversation, as the client kept it."""
+
+    question: str = Field(..., max_length=2000)
+    answer: str = Field("", max_length=8000)
+
+
+class ChatAnswerRequest(BaseModel):
+    question: str = Field(..., min_length=1, max_length=2000, examples=["Und bis wann?"])
+    history: list[ChatTurnIn] = Field(
+        default_factory=list, max_length=50, description="Earlier turns, oldest first."
+    )
+    stream: bool = Field(
+        False, description="Answer as a server-sent-event stream (query, sources, delta…, done)."
+    )
+    filters: Filters = Field(default_factory=Filters)
+
+
+class SearchedQuery(BaseModel):
+    """What was searched for a question: the question itself, or its standalone rewrite."""
+
+    question: str
+    query: str
+    rewritten: bool
+    reason: str = Field(
+        description="no_history, standalone, rewritten, unchanged_by_model or rewrite_failed."
+    )
+    seconds: float
+
+
+class ChatAnswerResponse(AnswerResponse):
+    searched: SearchedQuery
+    near_misses: list[CitationOut] = Field(
+        default_factory=list,
+        description="When nothing relevant was found: the closest passages, shown as „ähnliche Stellen“.",
+    )
+
+
+class OpenAIMessage(BaseModel):
+    model_config = {"extra": "allow"}
+
+    role: str
+    # A string, or a list of content parts ({"type": "text", "text": …}) as newer clients send.
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(str(p.get("text") or "") for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    """The subset of OpenAI's chat completion request this service reads; other fields are accepted and
+    ignored (sampling is fixed by the service's settings)."""
+
+    model_config = {"extra": "allow"}
+
+    model: str
+    messages: list[OpenAIMessage] = Field(..., min_length=1, max_length=200)
+    stream: bool = False
+
+
+class CitationRef(BaseModel):
+    """The `citations` extension of a chat completion: one entry per `[n]` in the content."""
+
+    n: int
+    doc_id: str
+    revision: str
+    title: str
+    page: int | None = Field(description="First page of the passage (paged formats).")
+    page_end: int | None
+    section: str | None = Field(description="Section path, joined with ' › '.")
+    quote: str = Field(description="The cited passage (shortened to 500 characters).")

@@ -1,0 +1,101 @@
+"""The chat page in headless Chromium (Debian's /usr/bin/chromium driven by Playwright; never a download):
+the real app on a loopback port with corpus/ in a tmp store, the model edge scripted."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from service.app import create_app
+from service.config import Settings
+from tests.conftest import CORPUS
+from tests.fakes import HashEmbedder, ScriptedLLM
+from tests.integration.live_server import corpus_settings, serve
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+FIRST = "Wann beginnt der Rollout der gemeinsamen KI-Infrastruktur?"
+FOLLOW_UP = "Und bis wann sollen alle angeschlossen sein?"
+REWRITTEN = "Bis wann sollen alle 28 Mitglieder an die KI-Infrastruktur angeschlossen sein?"
+
+
+@pytest.fixture(scope="module")
+def page_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not Path(CHROMIUM).is_file() and not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed")
+    settings: Settings = corpus_settings(tmp_path_factory.mktemp("page"), CORPUS, HashEmbedder())
+    llm = ScriptedLLM(
+        {"antwort": "Der Rollout beginnt im April 2027 mit zehn Mitgliedern.", "quellen": [1]},
+        {"suchanfrage": REWRITTEN},
+        {"antwort": "Alle 28 Mitglieder sollen bis Dezember 2027 angeschlossen sein.", "quellen": [1]},
+    )
+    with serve(create_app(settings, embedder=HashEmbedder(), llm=llm)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def test_ask_see_cited_answer_open_source_and_ask_a_follow_up(page_url: str, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(page_url + "/")
+    assert page.locator("textarea#question").is_visible()
+    assert page.locator("#f-group option", has_text="AK KI und Automatisierung").count() == 1
+
+    page.fill("#question", FIRST)
+    page.click("#send")
+    first = page.locator("article.turn").nth(0)
+    first.locator(".answer button.chip.cite").first.wait_for(timeout=20_000)
+    assert "April 2027" in first.locator(".answer").inner_text()
+    assert first.locator(".searched").inner_text() == f"Gesucht: {FIRST}"
+    assert first.locator(".sources .cited li").count() >= 1
+
+    first.locator(".answer button.chip.cite").first.click()
+    panel = page.locator("#source-panel")
+    panel.wait_for(state="visible")
+    assert page.locator("#sp-page").inner_text() == "S. 4"
+    assert "Positionspapier" in page.locator("#sp-title").inner_text()
+    assert "April 2027" in page.locator("#sp-text").inner_text()
+    assert len(page.locator("#sp-revision").inner_text()) == 12
+
+    page.fill("#question", FOLLOW_UP)
+    page.keyboard.press("Enter")
+    second = page.locator("article.turn").nth(1)
+    second.locator(".answer button.chip.cite").first.wait_for(timeout=20_000)
+    assert "Dezember 2027" in second.locator(".answer").inner_text()
+    assert second.locator(".searched").inner_text() == f"Gesucht: {REWRITTEN}"
+    # KB_SCREENSHOT=<file.png> keeps the picture of the answered conversation (for a look or the README).
+    page.screenshot(path=os.environ.get("KB_SCREENSHOT") or str(tmp_path / "chat.png"), full_page=True)
+
+
+def test_out_of_corpus_question_shows_keine_quelle_gefunden(page_url: str, browser) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page()
+    page.goto(page_url + "/")
+    page.fill("#question", "Wann wurde der Eiffelturm gebaut?")
+    page.click("#send")
+    declined = page.locator("article.turn .declined")
+    declined.wait_for(timeout=20_000)
+    assert declined.inner_text() == "Keine Quelle gefunden"
+    near = page.locator("article.turn .near-misses")
+    assert near.locator("h4").inner_text().lower() == "ähnliche stellen"
+    assert near.locator("li").count() >= 1
