@@ -32,6 +32,7 @@ CorpusOption = Annotated[
         "(their names must differ: each file's doc id starts with its folder's name).",
         exists=True,
         file_okay=False,
+        metavar="DIR",
     ),
 ]
 QuestionsOption = Annotated[
