@@ -26,7 +26,15 @@ console = Console()
 err_console = Console(stderr=True)
 
 CorpusOption = Annotated[
-    Path, typer.Option("--corpus", help="Folder of the documents to search.", exists=True, file_okay=False)
+    list[Path],
+    typer.Option(
+        "--corpus",
+        help="Folder of the documents to search. Give it several times to search several folders together "
+        "(their names must differ: each file's doc id starts with its folder's name).",
+        exists=True,
+        file_okay=False,
+        metavar="DIR",
+    ),
 ]
 QuestionsOption = Annotated[
     Path,

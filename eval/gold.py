@@ -1,9 +1,13 @@
 """Gold sets (JSONL, see the datasets README) and the location of gold passages in the parsed text.
 
-A gold `text` is a verbatim substring of the raw file, but chunk offsets index the parser's text (front matter
-stripped, NFC, lines re-joined, trailing spaces dropped). So each gold passage is searched in the parsed text
-after collapsing whitespace, with an offset map back to parsed-text offsets; if that fails, after dropping
-everything but letters and digits (Markdown markup the parser removed). Located spans are cached as JSON.
+A relevant item names its passage in one of two ways:
+- `{"doc", "text"}`: `text` is a verbatim substring of the raw file, but chunk offsets index the parser's text
+  (front matter stripped, NFC, lines re-joined, trailing spaces dropped). So each gold passage is searched in the
+  parsed text after collapsing whitespace, with an offset map back to parsed-text offsets; if that fails, after
+  dropping everything but letters and digits (Markdown markup the parser removed). Located spans are cached.
+- `{"doc", "start", "end"}`: a character span of the document's text as the parser extracts it
+  (`ingest.parsers.parse_file(doc).text`), so that a gold file need not copy the documents' text. The passage
+  text is derived from the document when the file is loaded, and the span is the gold span as it stands.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,11 +36,13 @@ class EvalInputError(KBError):
 
 @dataclass(frozen=True)
 class GoldItem:
-    """One relevant passage as the gold file states it; `path` is the resolved file it names."""
+    """One relevant passage as the gold file states it; `path` is the resolved file it names. `span` is set when
+    the gold file gives the passage as a span of the parsed text (`text` is then derived from it)."""
 
     doc: str
     path: Path
     text: str
+    span: Span | None = None
 
 
 @dataclass(frozen=True)
@@ -45,11 +51,13 @@ class Question:
     question: str
     answers: tuple[str, ...]
     relevant: tuple[GoldItem, ...]
+    kind: str | None = None  # question type for per-kind reporting (fact, number, date, decision, legal, who)
 
 
 def load_questions(path: Path, limit: int | None = None) -> list[Question]:
     """The first `limit` questions of a gold JSONL file; `doc` paths are relative to the file's folder."""
     dataset_dir = path.resolve().parent
+    texts = _ParsedTexts()
     questions: list[Question] = []
     with path.open(encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
@@ -57,27 +65,77 @@ def load_questions(path: Path, limit: int | None = None) -> list[Question]:
                 continue
             if limit is not None and len(questions) >= limit:
                 break
-            questions.append(_question(line, dataset_dir, f"{path}:{number}"))
+            questions.append(_question(line, dataset_dir, f"{path}:{number}", texts))
     return questions
 
 
-def _question(line: str, dataset_dir: Path, where: str) -> Question:
+class _ParsedTexts:
+    """Each document's parsed text, parsed once per loaded gold file."""
+
+    def __init__(self) -> None:
+        self._texts: dict[Path, str] = {}
+
+    def get(self, path: Path) -> str:
+        if path not in self._texts:
+            self._texts[path] = parse_file(path).text
+        return self._texts[path]
+
+
+def _question(line: str, dataset_dir: Path, where: str, texts: _ParsedTexts) -> Question:
     try:
         raw: dict[str, Any] = json.loads(line)
-        relevant = tuple(
-            GoldItem(str(r["doc"]), (dataset_dir / str(r["doc"])).resolve(), str(r["text"]))
-            for r in raw["relevant"]
-        )
+        relevant = tuple(_gold_item(r, dataset_dir, texts) for r in raw["relevant"])
+        kind = raw.get("kind")
         return Question(
-            str(raw["id"]), str(raw["question"]), tuple(str(a) for a in raw.get("answers") or ()), relevant
+            str(raw["id"]),
+            str(raw["question"]),
+            tuple(str(a) for a in raw.get("answers") or ()),
+            relevant,
+            None if kind is None else str(kind),
         )
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OSError) as exc:
         raise EvalInputError(f"not a gold record ({exc.__class__.__name__}: {exc})", path=where) from exc
+    except KBError as exc:
+        raise EvalInputError(f"gold document cannot be parsed ({exc.code}: {exc})", path=where) from exc
 
 
-def corpus_doc_ids(corpus: Path) -> dict[Path, str]:
+def _gold_item(raw: dict[str, Any], dataset_dir: Path, texts: _ParsedTexts) -> GoldItem:
+    doc = str(raw["doc"])
+    path = (dataset_dir / doc).resolve()
+    if "text" in raw:
+        return GoldItem(doc, path, str(raw["text"]))
+    start, end = raw["start"], raw["end"]
+    if (
+        not (isinstance(start, int) and isinstance(end, int))
+        or isinstance(start, bool)
+        or isinstance(end, bool)
+    ):
+        raise TypeError(f"start and end of {doc} must be integers")
+    text = texts.get(path)
+    if not 0 <= start < end <= len(text):
+        raise ValueError(f"span {start}:{end} lies outside the {len(text)} characters of {doc}")
+    return GoldItem(doc, path, text[start:end], (start, end))
+
+
+Corpus = Path | Sequence[Path]
+"""One corpus folder, or several searched together (each file's doc id keeps its own folder's name)."""
+
+
+def corpus_roots(corpus: Corpus) -> list[Path]:
+    """The corpus folders; several must have distinct names, which prefix their files' doc ids."""
+    roots = [corpus] if isinstance(corpus, Path) else [Path(c) for c in corpus]
+    if not roots:
+        raise EvalInputError("no corpus folder given")
+    names = [r.resolve().name for r in roots]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise EvalInputError(f"corpus folders need distinct names (doc ids start with them): {clash}")
+    return roots
+
+
+def corpus_doc_ids(corpus: Corpus) -> dict[Path, str]:
     """Resolved file path → the doc id ingestion gives it (`<folder>/<relative path>` or the sidecar's)."""
-    sources, _ = discover([corpus])
+    sources, _ = discover(corpus_roots(corpus))
     return {s.path.resolve(): document_id(s, read_sidecar(s.path)) for s in sources}
 
 
@@ -146,6 +204,8 @@ class SpanLocator:
         doc_id = self._doc_ids.get(item.path)
         if doc_id is None:
             raise EvalInputError(f"gold document {item.doc} is not a file of the corpus", path=str(item.path))
+        if item.span is not None:
+            return Gold(doc_id, (item.span,))
         key = hashlib.sha256(
             f"{item.path}\x1f{self._file_hash(item.path)}\x1f{item.text}".encode()
         ).hexdigest()

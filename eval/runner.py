@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from eval import metrics as m
-from eval.gold import Question, SpanLocator, corpus_doc_ids, load_questions
+from eval.gold import Corpus, Question, SpanLocator, corpus_doc_ids, corpus_roots, load_questions
 from ingest.chunking import embedding_text
 from ingest.domain import AccessScope, ScoredChunk
 from ingest.embedding import Embedder, build_embedder
@@ -74,9 +74,14 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def corpus_hash(corpus: Path) -> str:
-    """sha256 over the relative paths and contents of every file under `corpus` (hidden files excluded)."""
-    root = corpus.resolve()
+def corpus_hash(corpus: Corpus) -> str:
+    """sha256 over the relative paths and contents of every file under `corpus` (hidden files excluded).
+    A corpus of several folders hashes each folder's name and hash, in the order given."""
+    roots = corpus_roots(corpus)
+    if len(roots) > 1:
+        parts = "".join(f"{r.resolve().name}\x1f{corpus_hash(r)}\n" for r in roots)
+        return hashlib.sha256(parts.encode()).hexdigest()
+    root = roots[0].resolve()
     digest = hashlib.sha256()
     for file in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = file.relative_to(root)
@@ -86,13 +91,13 @@ def corpus_hash(corpus: Path) -> str:
     return digest.hexdigest()
 
 
-def chunks_hash(corpus: Path, settings: Settings) -> str:
+def chunks_hash(corpus: Corpus, settings: Settings) -> str:
     """sha256 over what decides search results for `corpus`: each chunk's id, embedded text (title, section
     path, text), character span and pages, computed without embedding anything. A change of parser, structure
     or chunking code that changes the chunks changes the key; a code change that does not (most of them, and
     payload fields such as `ingested_at`) keeps the cached index usable."""
     digest = hashlib.sha256()
-    sources, _ = discover([corpus])
+    sources, _ = discover(corpus_roots(corpus))
     parser = IsolatedParser()
     try:
         for source in sources:
@@ -114,7 +119,7 @@ def _chunk_lines(source: SourceFile, settings: Settings, parser: IsolatedParser)
     return ["\x1f".join(str(f) for f in row) + "\n" for row in fields]
 
 
-def index_key_material(settings: Settings, embedder_name: str, corpus: Path) -> dict[str, Any]:
+def index_key_material(settings: Settings, embedder_name: str, corpus: Corpus) -> dict[str, Any]:
     return {
         "format": INDEX_FORMAT,
         "corpus_sha256": corpus_hash(corpus),
@@ -143,7 +148,7 @@ def eval_settings(settings: Settings, store_path: Path) -> Settings:
 
 
 def ensure_index(
-    corpus: Path, settings: Settings, embedder: Embedder, cache_dir: Path, log: Log
+    corpus: Corpus, settings: Settings, embedder: Embedder, cache_dir: Path, log: Log
 ) -> EvalIndex:
     material = index_key_material(settings, embedder.name, corpus)
     key = index_key(material)
@@ -163,19 +168,19 @@ def ensure_index(
 
 
 def _build_index(
-    corpus: Path, settings: Settings, embedder: Embedder, directory: Path, log: Log
+    corpus: Corpus, settings: Settings, embedder: Embedder, directory: Path, log: Log
 ) -> dict[str, Any]:
     store_path = directory / "store"
     if store_path.exists():  # an earlier build was interrupted
         shutil.rmtree(store_path)
     store_path.mkdir(parents=True)
-    log(f"index: no cached index; indexing {corpus} into {store_path} …")
+    log(f"index: no cached index; indexing {_corpus_label(corpus)} into {store_path} …")
     store = build_store(eval_settings(settings, store_path).store, embedder.dim)
     started = time.perf_counter()
     try:
         with IsolatedParser() as parser:
             pipeline = IngestPipeline(store, embedder, settings.ingest, parser=parser)
-            report = pipeline.ingest_paths([corpus], progress=_ingest_progress(log))
+            report = pipeline.ingest_paths(corpus_roots(corpus), progress=_ingest_progress(log))
     finally:
         store.close()
     seconds = time.perf_counter() - started
@@ -183,7 +188,7 @@ def _build_index(
     documents = report.count(Status.INGESTED) + report.count(Status.REPLACED) + report.count(Status.UNCHANGED)
     log(f"index: {documents} documents, {report.chunks} chunks in {seconds:.1f} s ({len(failed)} failed)")
     return {
-        "corpus": str(corpus.resolve()),
+        "corpus": _corpus_label(corpus),
         "documents": documents,
         "chunks": report.chunks,
         "failed": failed,
@@ -251,7 +256,7 @@ def run_config(
     embedder: Embedder,
     index: EvalIndex,
     *,
-    corpus: Path,
+    corpus: Corpus,
     questions_file: Path,
     limit: int | None,
     k: int,
@@ -272,7 +277,7 @@ def run_config(
         "retrieval": {**settings.retrieval.model_dump(mode="json"), "mode": mode.value},
         "answer": settings.answer.model_dump(mode="json"),
         "store": {"backend": "edge", "bm25_language": settings.store.bm25_language},
-        "corpus": str(corpus.resolve()),
+        "corpus": _corpus_label(corpus),
         "corpus_sha256": material.get("corpus_sha256") or corpus_hash(corpus),
         "questions": str(questions_file.resolve()),
         "questions_sha256": sha256_file(questions_file),
@@ -288,6 +293,12 @@ def run_config(
         },
         "versions": package_versions(),
     }
+
+
+def _corpus_label(corpus: Corpus) -> str | list[str]:
+    """The corpus as recorded in a run: one resolved folder as before, several as a list."""
+    roots = [str(r.resolve()) for r in corpus_roots(corpus)]
+    return roots[0] if len(roots) == 1 else roots
 
 
 def _now() -> str:
@@ -313,7 +324,7 @@ class _Setup:
 
 
 def _prepare(
-    corpus: Path,
+    corpus: Corpus,
     questions_file: Path,
     limit: int | None,
     settings: Settings,
@@ -321,8 +332,9 @@ def _prepare(
     log: Log,
     embedder: Embedder | None = None,
 ) -> _Setup:
-    if not corpus.is_dir():
-        raise KBError(f"corpus folder not found: {corpus}")
+    for root in corpus_roots(corpus):
+        if not root.is_dir():
+            raise KBError(f"corpus folder not found: {root}")
     questions = load_questions(questions_file, limit)
     embedder = embedder or build_embedder(settings.embedding)
     index = ensure_index(corpus, settings, embedder, cache_dir, log)
@@ -352,7 +364,7 @@ def _unlocated_note(locator: SpanLocator) -> list[str]:
 
 # -- retrieval ----------------------------------------------------------------------------------------------
 def run_retrieval(
-    corpus: Path,
+    corpus: Corpus,
     questions_file: Path,
     *,
     k: int,
@@ -408,6 +420,7 @@ def _retrieval_row(
     return {
         "id": question.id,
         "question": question.question,
+        **({"kind": question.kind} if question.kind else {}),
         "rank": m.first_hit_rank(per_rank),
         "ndcg@10": round(m.ndcg_at_k(per_rank, len(relevant), 10), 4),
         "relevant": [{"doc_id": g.doc_id, "spans": [list(s) for s in g.spans]} for g in relevant],
@@ -446,7 +459,7 @@ def retrieval_metrics(
 
 # -- answers ------------------------------------------------------------------------------------------------
 def run_answers(
-    corpus: Path,
+    corpus: Corpus,
     questions_file: Path,
     *,
     limit: int | None,
