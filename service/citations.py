@@ -89,8 +89,25 @@ def strip_markers(text: str) -> str:
     return re.sub(r"\s*" + _MARKER.pattern, "", text).strip()
 
 
+# A period after these ends no sentence: a day or an ordinal ("31. Dezember", "2. Lesung") or an abbreviation.
+_NO_SENTENCE_END = re.compile(
+    r"(?:\b\d{1,2}|\b(?:Nr|Abs|Art|Dr|Prof|ca|bzw|vgl|gem|Ziff|lit|Bd|Jan|Feb|Apr|Aug|Sept|Okt|Nov|Dez|"
+    r"S|z\.\s?B|u\.\s?a|d\.\s?h|i\.\s?V\.\s?m|St|Mio|Mrd|Tsd))\.$"
+)
+
+
 def split_statements(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
+    """Sentences of an answer; a date such as "31. Dezember" or "Art. 39" does not end one."""
+    statements: list[str] = []
+    start = 0
+    text = text.strip()
+    for boundary in _SENTENCE.finditer(text):
+        if _NO_SENTENCE_END.search(text[start : boundary.start()]):
+            continue
+        statements.append(text[start : boundary.start()])
+        start = boundary.end()
+    statements.append(text[start:])
+    return [s.strip() for s in statements if s.strip()]
 
 
 def content_terms(text: str) -> set[str]:
