@@ -39,7 +39,7 @@ def build_services(
         given = llm
         llm_factory = lambda: given  # noqa: E731
     factory = llm_factory or (lambda: build_llm(settings.llm))
-    return Services(settings, store, embedder, retriever, pipeline, template, factory)
+    return Services(settings, store, embedder, retriever, pipeline, template, factory, llm_owned=llm is None)
 
 
 def create_app(
@@ -61,6 +61,7 @@ def create_app(
         try:
             yield
         finally:
+            services.close_llm()
             services.store.close()
 
     app = FastAPI(

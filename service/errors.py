@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ingest.errors import KBError
+from service.llm import LLMBusy
 
 log = logging.getLogger(__name__)
 
@@ -16,8 +17,10 @@ PROBLEM_TYPE_BASE = "urn:kb:problem:"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
-def problem(status: int, code: str, title: str, detail: str, instance: str, **extra: object) -> JSONResponse:
-    body = {
+def problem_fields(
+    status: int, code: str, title: str, detail: str, instance: str, **extra: object
+) -> dict[str, object]:
+    return {
         "type": PROBLEM_TYPE_BASE + code,
         "title": title,
         "status": status,
@@ -26,14 +29,32 @@ def problem(status: int, code: str, title: str, detail: str, instance: str, **ex
         "code": code,
         **extra,
     }
+
+
+def problem(status: int, code: str, title: str, detail: str, instance: str, **extra: object) -> JSONResponse:
+    body = problem_fields(status, code, title, detail, instance, **extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def error_fields(exc: Exception, instance: str) -> dict[str, object]:
+    """The problem+json fields of an error, also for an `error` event of an SSE stream that already began."""
+    if isinstance(exc, KBError):
+        extra = {"path": exc.path} if exc.path else {}
+        return problem_fields(exc.http_status, exc.code, type(exc).__name__, str(exc), instance, **extra)
+    return problem_fields(500, "internal_error", "Internal error", "an unexpected error occurred", instance)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(KBError)
     async def kb_error(request: Request, exc: KBError) -> JSONResponse:
-        extra = {"path": exc.path} if exc.path else {}
-        return problem(exc.http_status, exc.code, type(exc).__name__, str(exc), request.url.path, **extra)
+        body = error_fields(exc, request.url.path)
+        return JSONResponse(body, status_code=exc.http_status, media_type=PROBLEM_MEDIA_TYPE)
+
+    @app.exception_handler(LLMBusy)
+    async def llm_busy(request: Request, exc: LLMBusy) -> JSONResponse:
+        body = error_fields(exc, request.url.path)
+        headers = {"Retry-After": str(exc.retry_after_s)}
+        return JSONResponse(body, status_code=exc.http_status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
