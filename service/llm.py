@@ -230,7 +230,7 @@ class OpenAICompatibleLLM:
                                     stats.completion_tokens += 1
                                 yield delta
             except httpx.HTTPError as exc:
-                raise LLMError(f"LLM server unreachable: {exc}") from exc
+                raise LLMError(f"LLM server unreachable or the connection broke: {exc}") from exc
             stats.total_s = time.perf_counter() - start
 
         return Generation(run(), stats)
