@@ -36,6 +36,7 @@ class GatedLLM:
         self.closed: list[int] = []
         self.finished: list[int] = []
         self.free = threading.Event()  # set: generations need no gate
+        self.delay_s = 0.0  # between pieces, once the gate is open
         self._lock = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
@@ -57,6 +58,7 @@ class GatedLLM:
                     while not (gate.is_set() or self.free.is_set()):
                         time.sleep(0.005)
                     stats.completion_tokens += 1
+                    time.sleep(self.delay_s)
                     yield ANSWER[i : i + 8]
                 self.finished.append(number)
             except GeneratorExit:
@@ -234,3 +236,49 @@ def test_an_llm_error_in_the_middle_of_an_sse_answer_ends_with_an_error_event(tm
     assert problem["code"] == "llm_failed" and problem["status"] == 502
     assert "overloaded" in problem["detail"]
     assert json_answer.status_code == 502 and json_answer.json()["code"] == "llm_failed"
+
+
+def test_a_client_that_disconnects_from_the_sse_stream_stops_its_generation(tmp_path: Path) -> None:
+    import socket
+
+    import httpx
+    import uvicorn
+
+    settings = Settings()
+    settings.store.path = tmp_path / "store"
+    settings.retrieval.min_dense_score = 2.0
+    model = GatedLLM()
+    model.delay_s = 0.3
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, embedder=HashEmbedder(), llm=model),
+            host="127.0.0.1",
+            port=port,
+            log_level="error",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        _wait_for(lambda: server.started)
+        url = f"http://127.0.0.1:{port}"
+        files = {"files": ("notiz.md", NOTE.encode())}
+        assert httpx.post(f"{url}/v1/documents", files=files, timeout=30).status_code == 200
+        with httpx.stream(
+            "POST", f"{url}/v1/answers", json={**QUESTION, "stream": True}, timeout=30
+        ) as response:
+            lines = response.iter_lines()
+            assert next(lines) == "event: sources"
+            _wait_for(lambda: model.started == [0])  # generating (held at its gate)
+        # The connection is closed: the client went away mid-answer.
+        model.gates[0].set()
+        _wait_for(lambda: model.closed == [0], timeout_s=15)
+        assert model.finished == []
+        queue = server.config.app.state.services.llm_queue  # type: ignore[attr-defined]
+        _wait_for(lambda: not queue.status().running and queue.status().waiting == 0)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
