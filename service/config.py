@@ -59,10 +59,13 @@ class LLMSettings(BaseModel):
     base_url: str | None = Field(None, description="openai: base URL, e.g. http://gpu-llm:8000/v1.")
     api_key: SecretStr | None = Field(None, description="openai: API key.")
     api_model: str = Field("default", description="openai: the model name the server expects.")
-    timeout_s: float = Field(
-        120.0,
-        description="openai: request timeout; llama_cpp worker: longest wait for the next token before the "
-        "worker is stopped (`llm_timeout`). Seconds.",
+    timeout_s: float = Field(120.0, description="openai: request timeout in seconds.")
+    worker_stall_s: float = Field(
+        600.0,
+        gt=0,
+        description="llama_cpp worker: longest silence (prompt evaluation included) before the worker counts "
+        "as hung, is stopped and the request fails with `llm_timeout`. Seconds; generous, since a busy "
+        "2-core machine evaluates a long prompt slowly.",
     )
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(320, ge=16, description="Upper bound of generated tokens per answer.")

@@ -38,7 +38,7 @@ class LLMCrashed(LLMError):
 
 
 class LLMTimeout(LLMError):
-    """The model produced nothing within `llm.timeout_s`; its worker was stopped and is replaced."""
+    """The model produced nothing within `llm.worker_stall_s`; its worker was stopped and is replaced."""
 
     code = "llm_timeout"
     http_status = 504
@@ -266,7 +266,7 @@ def build_llm(settings: LLMSettings) -> LLM:
             n_threads=settings.n_threads,
             temperature=settings.temperature,
             seed=settings.seed,
-            timeout_s=settings.timeout_s,
+            timeout_s=settings.worker_stall_s,
         )
     if settings.backend == "llama_cpp":
         return LlamaCppLLM(
