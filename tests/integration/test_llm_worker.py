@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.config import LLMSettings, Settings
-from service.llm import LLMCrashed, build_llm
+from service.llm import LLMCrashed, LLMTimeout, build_llm
 from service.llm_worker import WorkerLLM, _Closed, parse_frame
 from service.model_files import MODELS, default_model_dir
 from tests.fakes import HashEmbedder
@@ -224,3 +224,25 @@ def test_crash_during_an_sse_answer_ends_the_stream_with_an_error_event(client: 
     assert problem["code"] == "llm_crashed" and problem["status"] == 503
     assert problem["type"] == "urn:kb:problem:llm_crashed"
     assert client.post("/v1/answers", json=QUESTION).status_code == 200
+
+
+@pytest.mark.model
+def test_a_hung_worker_fails_the_request_with_llm_timeout_and_is_replaced() -> None:
+    if not _model_present():
+        pytest.skip("small model not fetched")
+    # Generous: on a 2-core machine shared with other jobs even the small model can be silent for many seconds.
+    llm = build_llm(_settings(worker_stall_s=60))
+    assert isinstance(llm, WorkerLLM)
+    try:
+        hung = llm.pid
+        assert hung is not None
+        os.kill(hung, signal.SIGSTOP)  # alive but silent: what a deadlock in native code looks like
+        started = time.monotonic()
+        with pytest.raises(LLMTimeout) as caught:
+            llm.generate(COUNT, schema=None, max_tokens=10).text()
+        assert caught.value.code == "llm_timeout" and caught.value.http_status == 504
+        assert time.monotonic() - started < 120
+        assert llm.generate(COUNT, schema=None, max_tokens=10).text().strip()
+        assert llm.pid not in (None, hung)
+    finally:
+        llm.close()
