@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import AsyncIterator, Generator, Iterator
+import weakref
+from collections.abc import Generator, Iterator
 from dataclasses import asdict
 from typing import Any
 
-import anyio
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import iterate_in_threadpool
 
 from ingest.errors import KBError
 from service.answering import AnswerEvent, AnswerResult, Source
@@ -17,6 +15,7 @@ from service.deps import ScopeDep, ServicesDep
 from service.errors import error_fields
 from service.llm_queue import Ticket
 from service.schemas import AnswerRequest, AnswerResponse, CitationOut
+from service.streaming import closing_stream, sse_event
 
 router = APIRouter(prefix="/v1", tags=["answers"])
 log = logging.getLogger(__name__)
@@ -55,10 +54,6 @@ def answer_out(result: AnswerResult) -> AnswerResponse:
     )
 
 
-def _event(kind: str, data: Any) -> str:
-    return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-
 def _sse(events: Iterator[AnswerEvent], ticket: Ticket | None = None) -> Generator[str, None, None]:
     """The answer as SSE. While the model is busy with others: `queue` events with this request's position.
     An error after the stream began ends it with an `error` event carrying the problem+json fields."""
@@ -71,31 +66,20 @@ def _sse(events: Iterator[AnswerEvent], ticket: Ticket | None = None) -> Generat
                 data = {"text": event.data}
             else:
                 data = answer_out(event.data).model_dump()
-            yield _event(event.kind, data)
+            yield sse_event(event.kind, data)
             if ticket is not None and event.kind == "sources" and event.data:
                 for position in ticket.wait_turn():
-                    yield _event("queue", {"position": position})
+                    yield sse_event("queue", {"position": position})
     except Exception as exc:
         if not isinstance(exc, KBError):
             log.exception("answer stream failed")
-        yield _event("error", error_fields(exc, "/v1/answers"))
+        yield sse_event("error", error_fields(exc, "/v1/answers"))
     finally:
         close = getattr(events, "close", None)
         if callable(close):
             close()
         if ticket is not None:
             ticket.release()
-
-
-async def _closing(events: Generator[str, None, None]) -> AsyncIterator[str]:
-    """Stream a blocking generator and close it when the client goes away, so its generation stops and its
-    place in the model's queue is freed (Starlette alone would leave that to the garbage collector)."""
-    try:
-        async for chunk in iterate_in_threadpool(events):
-            yield chunk
-    finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(events.close)
 
 
 @router.post(
@@ -111,5 +95,7 @@ def answer(body: AnswerRequest, services: ServicesDep, scope: ScopeDep) -> Any:
         ticket = services.llm_queue.reserve()
         answerer = services.answerer(ticket.llm)
         events = _sse(answerer.stream(body.question, scope, filters), ticket)
-        return StreamingResponse(_closing(events), media_type="text/event-stream")
+        # A stream that never starts (the client left at once) never runs its `finally`: free the place then.
+        weakref.finalize(events, ticket.release)
+        return StreamingResponse(closing_stream(events), media_type="text/event-stream")
     return answer_out(services.answerer().answer(body.question, scope, filters))
