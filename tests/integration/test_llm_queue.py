@@ -68,7 +68,7 @@ class GatedLLM:
         return Generation(deltas(), stats)
 
 
-def _wait_for(condition: Any, timeout_s: float = 10.0) -> None:
+def _wait_for(condition: Any, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         assert time.monotonic() < deadline, "timed out"
