@@ -152,6 +152,8 @@ def main() -> None:
         or json.loads((ROOT / "corpus" / "questions.jsonl").read_text().splitlines()[0])["question"]
     )
     llm_settings = LLMSettings() if args.model is None else LLMSettings(model=args.model)
+    # This compares the in-process path with raw llama-cpp-python on the very same `Llama` object.
+    llm_settings.isolation = False
     tmp = Path(tempfile.mkdtemp(prefix="kb-bench-answer-"))
     settings = Settings(store=StoreSettings(backend="edge", path=tmp / "store"), llm=llm_settings)
     t0 = time.perf_counter()

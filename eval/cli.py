@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from eval.compare import comparability_warnings, compare_metrics, load_metrics
+from eval.gold import Corpus
 from eval.report import PLOT_FILE, answers_report, plot_recall_curve, retrieval_report, write_run
 from eval.runner import RunOutput, default_cache_dir, run_answers, run_retrieval
 from ingest.errors import KBError
@@ -70,7 +71,7 @@ def _fail(exc: KBError) -> NoReturn:
 
 
 def _run(
-    run: Callable[..., RunOutput], corpus: Path, questions: Path, cache_dir: Path | None, **options: Any
+    run: Callable[..., RunOutput], corpus: Corpus, questions: Path, cache_dir: Path | None, **options: Any
 ) -> RunOutput:
     """A run on the cached index of `corpus`, with the settings of the environment; errors as one line."""
     try:

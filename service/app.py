@@ -59,6 +59,7 @@ def build_services(
         database,
         Authenticator(settings.auth, database),
         AuditLog(database, settings.audit.query_text),
+        llm_owned=llm is None,
     )
 
 
@@ -83,6 +84,7 @@ def create_app(
             yield
         finally:
             try:
+                services.close_llm()
                 services.pipeline.parser.close()
             finally:
                 services.store.close()

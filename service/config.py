@@ -47,12 +47,27 @@ class LLMSettings(BaseModel):
     model_dir: Path | None = Field(
         None, description="Where assembled GGUF files live (default ~/.cache/kb/models)."
     )
+    isolation: bool = Field(
+        True,
+        description="llama_cpp: run the model in a supervised worker process, so that a native crash fails "
+        "one request (`llm_crashed`) instead of the service; false runs it in the service process.",
+    )
+    max_queue: int = Field(
+        8, ge=0, description="Generation requests that may wait for the model; one more gets 429 `llm_busy`."
+    )
     n_ctx: int = Field(4096, description="Context window (tokens).")
     n_threads: int | None = Field(None, description="CPU threads for llama.cpp (default: all cores).")
     base_url: str | None = Field(None, description="openai: base URL, e.g. http://gpu-llm:8000/v1.")
     api_key: SecretStr | None = Field(None, description="openai: API key.")
     api_model: str = Field("default", description="openai: the model name the server expects.")
     timeout_s: float = Field(120.0, description="openai: request timeout in seconds.")
+    worker_stall_s: float = Field(
+        600.0,
+        gt=0,
+        description="llama_cpp worker: longest silence (prompt evaluation included) before the worker counts "
+        "as hung, is stopped and the request fails with `llm_timeout`. Seconds; generous, since a busy "
+        "2-core machine evaluates a long prompt slowly.",
+    )
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(320, ge=16, description="Upper bound of generated tokens per answer.")
     seed: int = Field(42, description="Sampling seed, for reproducible answers.")

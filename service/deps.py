@@ -21,6 +21,7 @@ from service.auth import Authenticator
 from service.config import Settings
 from service.db import Database
 from service.llm import LLM
+from service.llm_queue import LLMQueue
 from service.principal import Principal, read_scope, require_write
 from service.prompting import PromptTemplate
 from service.retrieval import Retriever
@@ -39,22 +40,40 @@ class Services:
     authenticator: Authenticator
     audit_log: AuditLog
     ingest_lock: threading.Lock = field(default_factory=threading.Lock)
-    _llm: LLM | None = None
+    # False when the caller handed in a model it keeps using (tests share one): then shutdown leaves it open.
+    llm_owned: bool = True
+    _llm: LLMQueue | None = None
     _llm_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def llm(self) -> LLM:
+        """The model behind its queue (built on first use); generations wait there in order."""
+        return self.llm_queue
+
+    @property
+    def llm_queue(self) -> LLMQueue:
         with self._llm_lock:
             if self._llm is None:
-                self._llm = self.llm_factory()
+                self._llm = LLMQueue(
+                    self.llm_factory(), max_queue=self.settings.llm.max_queue, owned=self.llm_owned
+                )
             return self._llm
+
+    def close_llm(self) -> None:
+        """Stop the model (its worker process) at shutdown, if it was built and is ours."""
+        with self._llm_lock:
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
 
     @property
     def llm_name(self) -> str:
         return self._llm.name if self._llm is not None else "not loaded"
 
-    def answerer(self) -> Answerer:
-        return Answerer(self.retriever, self.llm, self.template, self.settings.answer, self.settings.llm)
+    def answerer(self, llm: LLM | None = None) -> Answerer:
+        return Answerer(
+            self.retriever, llm or self.llm, self.template, self.settings.answer, self.settings.llm
+        )
 
 
 def get_services(request: Request) -> Services:

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ingest.errors import KBError
+from service.llm import LLMBusy
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,20 @@ def public_text(text: str) -> str:
     return _ABSOLUTE_PATH.sub(r"\1", text)
 
 
+def problem_fields(
+    status: int, code: str, title: str, detail: str, instance: str, **extra: object
+) -> dict[str, object]:
+    return {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "code": code,
+        **extra,
+    }
+
+
 def problem(
     status: int,
     code: str,
@@ -36,33 +51,34 @@ def problem(
     headers: dict[str, str] | None = None,
     **extra: object,
 ) -> JSONResponse:
-    body = {
-        "type": PROBLEM_TYPE_BASE + code,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": instance,
-        "code": code,
-        **extra,
-    }
+    body = problem_fields(status, code, title, detail, instance, **extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def error_fields(exc: Exception, instance: str) -> dict[str, object]:
+    """The problem+json fields of an error, also for an `error` event of an SSE stream that already began."""
+    if isinstance(exc, KBError):
+        # Paths in typed errors name files as the user knows them (relative, or an upload's name); an absolute
+        # path (a model file, the store) is cut to its name.
+        extra = {"path": public_text(exc.path)} if exc.path else {}
+        return problem_fields(
+            exc.http_status, exc.code, type(exc).__name__, public_text(str(exc)), instance, **extra
+        )
+    return problem_fields(500, "internal_error", "Internal error", "an unexpected error occurred", instance)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(KBError)
     async def kb_error(request: Request, exc: KBError) -> JSONResponse:
-        # Paths in typed errors name files as the user knows them (relative, or an upload's name); an absolute
-        # path (a model file, the store) is cut to its name.
-        extra = {"path": public_text(exc.path)} if exc.path else {}
-        return problem(
-            exc.http_status,
-            exc.code,
-            type(exc).__name__,
-            public_text(str(exc)),
-            request.url.path,
-            headers=exc.headers() or None,
-            **extra,
-        )
+        body = error_fields(exc, request.url.path)
+        headers = exc.headers() or None
+        return JSONResponse(body, status_code=exc.http_status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+    @app.exception_handler(LLMBusy)
+    async def llm_busy(request: Request, exc: LLMBusy) -> JSONResponse:
+        body = error_fields(exc, request.url.path)
+        headers = {**exc.headers(), "Retry-After": str(exc.retry_after_s)}
+        return JSONResponse(body, status_code=exc.http_status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

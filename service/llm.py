@@ -28,6 +28,33 @@ class LLMError(KBError):
     http_status = 502
 
 
+class LLMCrashed(LLMError):
+    """The model's worker process died during the generation (a native crash, or killed by the system).
+
+    Only this request fails; the worker is started anew for the next one."""
+
+    code = "llm_crashed"
+    http_status = 503
+
+
+class LLMTimeout(LLMError):
+    """The model produced nothing within `llm.worker_stall_s`; its worker was stopped and is replaced."""
+
+    code = "llm_timeout"
+    http_status = 504
+
+
+class LLMBusy(LLMError):
+    """The queue in front of the model is full (`llm.max_queue` requests already wait)."""
+
+    code = "llm_busy"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 @dataclass
 class GenerationStats:
     """Filled in while a generation streams; complete once the iterator is exhausted."""
@@ -90,6 +117,9 @@ class LlamaCppLLM:
     @property
     def llama(self) -> Any:
         return self._llama
+
+    def close(self) -> None:
+        self._llama.close()
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
@@ -184,7 +214,7 @@ class OpenAICompatibleLLM:
                         data = line[5:].strip()
                         if data == "[DONE]":
                             break
-                        event = json.loads(data)
+                        event = _stream_event(data)
                         usage = event.get("usage")
                         if usage:
                             stats.prompt_tokens = int(usage.get("prompt_tokens") or 0)
@@ -200,10 +230,21 @@ class OpenAICompatibleLLM:
                                     stats.completion_tokens += 1
                                 yield delta
             except httpx.HTTPError as exc:
-                raise LLMError(f"LLM server unreachable: {exc}") from exc
+                raise LLMError(f"LLM server unreachable or the connection broke: {exc}") from exc
             stats.total_s = time.perf_counter() - start
 
         return Generation(run(), stats)
+
+
+def _stream_event(data: str) -> dict[str, Any]:
+    """One `data:` line of the server's stream, which must be a JSON object."""
+    try:
+        event = json.loads(data)
+    except json.JSONDecodeError:
+        event = None
+    if not isinstance(event, dict):
+        raise LLMError(f"LLM server sent a malformed stream line: {data[:120]!r}")
+    return event
 
 
 def resolve_model_path(settings: LLMSettings) -> Path:
@@ -216,6 +257,17 @@ def resolve_model_path(settings: LLMSettings) -> Path:
 
 
 def build_llm(settings: LLMSettings) -> LLM:
+    if settings.backend == "llama_cpp" and settings.isolation:
+        from service.llm_worker import WorkerLLM
+
+        return WorkerLLM(
+            resolve_model_path(settings),
+            n_ctx=settings.n_ctx,
+            n_threads=settings.n_threads,
+            temperature=settings.temperature,
+            seed=settings.seed,
+            timeout_s=settings.worker_stall_s,
+        )
     if settings.backend == "llama_cpp":
         return LlamaCppLLM(
             resolve_model_path(settings),

@@ -1,18 +1,24 @@
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+import logging
+import weakref
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from ingest.errors import KBError
 from service import audit
 from service.answering import AnswerEvent, AnswerResult, Source
 from service.deps import ScopeDep, ServicesDep
+from service.errors import error_fields
+from service.llm_queue import Ticket
 from service.schemas import AnswerRequest, AnswerResponse, CitationOut
+from service.streaming import closing_stream, sse_event
 
 router = APIRouter(prefix="/v1", tags=["answers"])
+log = logging.getLogger(__name__)
 
 
 def _citation(source: Source) -> CitationOut:
@@ -48,16 +54,32 @@ def answer_out(result: AnswerResult) -> AnswerResponse:
     )
 
 
-def _sse(events: Iterator[AnswerEvent]) -> Iterator[str]:
-    for event in events:
-        data: Any
-        if event.kind == "sources":
-            data = [_citation(s).model_dump() for s in event.data]
-        elif event.kind == "delta":
-            data = {"text": event.data}
-        else:
-            data = answer_out(event.data).model_dump()
-        yield f"event: {event.kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+def _sse(events: Iterator[AnswerEvent], ticket: Ticket | None = None) -> Generator[str, None, None]:
+    """The answer as SSE. While the model is busy with others: `queue` events with this request's position.
+    An error after the stream began ends it with an `error` event carrying the problem+json fields."""
+    try:
+        for event in events:
+            data: Any
+            if event.kind == "sources":
+                data = [_citation(s).model_dump() for s in event.data]
+            elif event.kind == "delta":
+                data = {"text": event.data}
+            else:
+                data = answer_out(event.data).model_dump()
+            yield sse_event(event.kind, data)
+            if ticket is not None and event.kind == "sources" and event.data:
+                for position in ticket.wait_turn():
+                    yield sse_event("queue", {"position": position})
+    except Exception as exc:
+        if not isinstance(exc, KBError):
+            log.exception("answer stream failed")
+        yield sse_event("error", error_fields(exc, "/v1/answers"))
+    finally:
+        close = getattr(events, "close", None)
+        if callable(close):
+            close()
+        if ticket is not None:
+            ticket.release()
 
 
 @router.post(
@@ -67,10 +89,13 @@ def _sse(events: Iterator[AnswerEvent]) -> Iterator[str]:
     responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE with stream=true"}},
 )
 def answer(body: AnswerRequest, services: ServicesDep, scope: ScopeDep) -> Any:
-    answerer = services.answerer()
     filters = body.filters.to_store()
     if body.stream:
-        return StreamingResponse(
-            _sse(answerer.stream(body.question, scope, filters)), media_type="text/event-stream"
-        )
-    return answer_out(answerer.answer(body.question, scope, filters))
+        # Refuse (429) before the stream begins when the model's queue is full.
+        ticket = services.llm_queue.reserve()
+        answerer = services.answerer(ticket.llm)
+        events = _sse(answerer.stream(body.question, scope, filters), ticket)
+        # A stream that never starts (the client left at once) never runs its `finally`: free the place then.
+        weakref.finalize(events, ticket.release)
+        return StreamingResponse(closing_stream(events), media_type="text/event-stream")
+    return answer_out(services.answerer().answer(body.question, scope, filters))

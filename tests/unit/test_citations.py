@@ -174,7 +174,9 @@ def test_judge_reports_per_passage_and_why() -> None:
 def test_dates_ordinals_and_abbreviations_do_not_end_a_statement() -> None:
     from service.citations import split_statements
 
-    text = "Die Frist endet am 31. Dezember 2025. Zuständig ist gem. Art. 39 GG der Bundestag. Es gilt ab 2026."
+    text = (
+        "Die Frist endet am 31. Dezember 2025. Zuständig ist gem. Art. 39 GG der Bundestag. Es gilt ab 2026."
+    )
     assert split_statements(text) == [
         "Die Frist endet am 31. Dezember 2025.",
         "Zuständig ist gem. Art. 39 GG der Bundestag.",
