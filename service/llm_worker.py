@@ -95,7 +95,10 @@ class WorkerLLM:
             *(["--n-threads", str(n_threads)] if n_threads else []),
         ]
         self._timeout_s = timeout_s
-        self._vocab = Llama(model_path=str(model_path), vocab_only=True, verbose=False)
+        # llama.cpp prints a context warning for a vocabulary-only model straight to fd 2 despite verbose=False;
+        # it means nothing to the user, so the load runs with the C streams silenced.
+        with _native_stderr_silenced():
+            self._vocab = Llama(model_path=str(model_path), vocab_only=True, verbose=False)
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._proc: _Process | None = None
@@ -494,3 +497,17 @@ def _done(rid: int, prompt_tokens: int, completion_tokens: int, finish_reason: s
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 points at /dev/null meanwhile (what C code prints there is dropped)."""
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
