@@ -167,7 +167,8 @@ def print_answer(console: Console, data: dict[str, Any]) -> None:
     for c in data["citations"]:
         line = Text(f"{INDENT}[{c['number']}] ")
         line.append_text(_where(c["doc_id"], c.get("page_start"), c.get("page_end")))
-        line.append(f" – {c['label']}")
+        section = c.get("section_path") or []
+        line.append(f" – {c['title']}" + (f" – {section[-1]}" if section else ""))
         console.print(line)
     if data["invalid_markers"]:
         console.print(Text(f"Ungültige Quellenangaben: {data['invalid_markers']}", style="red"))
