@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,11 +34,16 @@ class PromptTemplate:
 
 
 def load_prompt(path: Path) -> PromptTemplate:
+    """A prompt file: a comment, then the system and user parts, each introduced by its mark alone on a line
+    (a mark quoted inside the comment does not count)."""
     text = path.read_text(encoding="utf-8")
-    if SYSTEM_MARK not in text or USER_MARK not in text:
-        raise ConfigurationError(f"prompt file {path} needs '{SYSTEM_MARK}' and '{USER_MARK}' sections")
-    body = text.split(SYSTEM_MARK, 1)[1]
-    system, user = body.split(USER_MARK, 1)
+    parts = re.split(rf"^(?:{re.escape(SYSTEM_MARK)}|{re.escape(USER_MARK)})[ \t]*$", text, flags=re.M)
+    marks = re.findall(rf"^({re.escape(SYSTEM_MARK)}|{re.escape(USER_MARK)})[ \t]*$", text, flags=re.M)
+    if marks != [SYSTEM_MARK, USER_MARK]:
+        raise ConfigurationError(
+            f"prompt file {path.name} needs one '{SYSTEM_MARK}' line, then one '{USER_MARK}' line"
+        )
+    _, system, user = parts
     return PromptTemplate(path.name, string.Template(system.strip()), string.Template(user.strip()))
 
 

@@ -99,3 +99,13 @@ def test_answer_field_streams_across_chunk_boundaries_and_escapes() -> None:
 def test_truncated_model_output_is_salvaged() -> None:
     assert parse_model_output('{"antwort": "16 GPUs", "quellen": [1, 2') == ("16 GPUs", [1, 2])
     assert parse_model_output("kein json") is None
+
+
+def test_a_mark_quoted_in_the_comment_does_not_start_the_system_prompt() -> None:
+    from service.config import Settings
+    from service.prompting import load_prompt
+
+    for name in ("answer.de.md", "condense.de.md"):
+        template = load_prompt(Settings().prompts_dir / name)
+        system = template.system.template
+        assert "===" not in system and "-->" not in system and "comment" not in system, name
