@@ -21,7 +21,7 @@ from service.limits import UploadLimitMiddleware
 from service.llm import LLM, build_llm
 from service.prompting import load_prompt
 from service.retrieval import Retriever
-from service.routes import answers, decisions, documents, health, search
+from service.routes import answers, decisions, documents, drafts, health, search
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     # Every route that touches documents needs a principal and is audited, including routes added later here.
-    for module in (search, answers, documents, decisions):
+    for module in (search, answers, documents, decisions, drafts):
         app.include_router(
             module.router, dependencies=[Depends(audited), Depends(get_principal)], responses=AUTH_RESPONSES
         )
