@@ -310,13 +310,13 @@ class Drafter:
                 target.text = edit.text
                 target.origin = "editor"
             if edit.sources is not None:
-                target.cited = list(edit.sources)
+                target.cited = target.sources = list(edit.sources)
         for si, section in enumerate(draft.sections):
             for ii, statement in enumerate(section.statements):
                 if statement.text and (
                     (si, ii) in touched or set(statement.cited) & gone or set(statement.sources) & gone
                 ):
-                    cited = [n for n in (statement.cited or statement.sources) if n not in gone]
+                    cited = [n for n in (statement.sources or statement.cited) if n not in gone]
                     [checked] = check_statements(
                         [(statement.text, cited)],
                         {n: passages[n] for n in cited if n in passages},
