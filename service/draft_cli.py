@@ -6,6 +6,7 @@ with an `http_client` attribute or key — e.g. the in-process ASGI client), els
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,21 +89,15 @@ def run_draft(
         if response.status_code >= 400:
             response.read()
             _check(response)
-        with typer.progressbar(length=total, label="Abschnitte", file=None if progress else _Null()) as bar:
+        with typer.progressbar(
+            length=total, label="Abschnitte", file=None if progress else io.StringIO()
+        ) as bar:
             for kind, data in _events(response.iter_lines()):
                 if kind == "section":
                     bar.update(1)
                 elif kind == "done":
                     return dict(data)
     return dict(_check(client.get(f"/v1/drafts/{draft_id}")))
-
-
-class _Null:
-    def write(self, _text: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        pass
 
 
 def _summary(draft: dict[str, Any]) -> str:

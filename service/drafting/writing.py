@@ -87,7 +87,8 @@ class Drafter:
         sections = plan_sections(chosen, topic, self.settings.draft)
         if questions is not None:
             for section, asked in zip(sections, questions, strict=False):
-                section.questions = [q for q in asked if q.strip()][: self.settings.draft.max_questions]
+                given = [q.strip() for q in asked if q.strip()][: self.settings.draft.max_questions]
+                section.questions = given or section.questions
         draft = DraftState(
             id=new_draft_id(),
             owner=owner,

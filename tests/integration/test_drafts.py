@@ -14,6 +14,8 @@ from xml.etree import ElementTree
 import pytest
 from fastapi.testclient import TestClient
 
+from ingest.domain import AccessScope
+from ingest.store import SearchFilters
 from service.app import create_app
 from service.config import Settings
 from tests.conftest import CORPUS
@@ -241,3 +243,67 @@ def test_drafts_of_other_users_are_not_found(home: Path) -> None:
         plan = c.post("/v1/drafts", json={"topic": TOPIC, "plan_only": True}, headers=alice).json()
         other = c.get(f"/v1/drafts/{plan['id']}", headers={"X-KB-User": "bob", "X-KB-Groups": GROUP})
         assert other.status_code == 404 and other.json()["code"] == "draft_not_found"
+
+
+NOTES = {
+    "notiz-a.md": (
+        "AK A",
+        "Sachstand Pilotbudget KI-Wissensassistent: Das Pilotbudget beträgt 320.000 EUR (Notiz A).",
+    ),
+    "notiz-b.md": (
+        "AK B",
+        "Sachstand Pilotbudget KI-Wissensassistent: Das Pilotbudget beträgt 410.000 EUR (Notiz B).",
+    ),
+}
+
+
+def _upload_notes(home: Path) -> None:
+    with _client(home, ScriptedLLM("{}")) as c:
+        for name, (group, text) in NOTES.items():
+            response = c.post(
+                "/v1/documents",
+                files={"files": (name, f"# Notiz {group}\n\n{text}\n".encode())},
+                data={
+                    "working_group": group,
+                    "visibility": "group",
+                    "doc_type": "position_paper",
+                    "status": "adopted",
+                },
+            )
+            assert response.status_code == 200 and not response.json()["failed"], response.text
+
+
+def test_every_sub_search_stays_inside_the_callers_scope(home: Path) -> None:
+    _upload_notes(home)
+    settings = _settings(home, mode="trusted_proxy", trusted_proxies="127.0.0.1")
+    llm = ScriptedLLM({"aussagen": []})
+    with TestClient(create_app(settings, embedder=HashEmbedder(), llm=llm), client=("127.0.0.1", 1)) as c:
+        member_of_a = {"X-KB-User": "anna", "X-KB-Groups": "AK A:editor"}
+        asked = ["Welches Pilotbudget nennt die Notiz?", "Wie ist der Sachstand zum Pilotbudget?"]
+        body = {"topic": TOPIC, "template": "stellungnahme", "questions": [asked] * 5}
+        draft = c.post("/v1/drafts", json=body, headers=member_of_a).json()
+        every = c.app.state.services.store.scroll(AccessScope.everything(), SearchFilters())  # type: ignore[attr-defined]
+    payloads = {h.point_id: h.payload for h in every}
+    searched = [r for s in draft["sections"] for r in s["retrieval"]]
+    assert len(searched) == 8  # every sub-question of the four model-written sections
+    found = {pid for r in searched for pid in r["point_ids"]} | {s["point_id"] for s in draft["sources"]}
+    assert found
+    for pid in found:  # group and confidential passages only of the caller's group
+        p = payloads[pid]
+        assert p["visibility"] in ("public", "internal") or p["working_group"] == "AK A", p["doc_id"]
+    docs = {payloads[pid]["doc_id"] for pid in found}
+    assert "notiz-a.md" in docs and "notiz-b.md" not in docs
+    prompts = "\n".join(m["content"] for call in llm.calls for m in call)
+    assert "Notiz A" in prompts and "Notiz B" not in prompts and "410.000" not in prompts
+
+
+def test_two_cited_passages_with_different_budgets_are_flagged(home: Path) -> None:
+    _upload_notes(home)
+    llm = ScriptedLLM(
+        _reply(("Das Pilotbudget beträgt 250.000 EUR.", [1]), ("Das Pilotbudget beträgt 320.000 EUR.", [1]))
+    )
+    with _client(home, llm) as c:
+        sachstand = _draft(c, questions=[["Welches Pilotbudget nennt die Notiz?", "Pilotbudget 250.000 EUR"]])
+        sachstand = sachstand["sections"][0]
+        assert len(sachstand["statements"]) == 2 and all(s["supported"] for s in sachstand["statements"])
+        assert any("250000 EUR" in c and "320000 EUR" in c for c in sachstand["conflicts"]), sachstand
