@@ -22,19 +22,20 @@ class DraftCLIError(Exception):
     pass
 
 
-def _client(ctx: typer.Context | None) -> httpx.Client:
+def _client(ctx: typer.Context | None) -> Any:
+    """An httpx-style client (`get`, `post`, `stream`): from `ctx.obj` (itself, or its `http_client`), else
+    one for the service URL. Duck-typed: Starlette's TestClient is built on a fork of httpx."""
     obj = ctx.obj if ctx is not None else None
-    if isinstance(obj, httpx.Client):
-        return obj
     given = obj.get("http_client") if isinstance(obj, dict) else getattr(obj, "http_client", None)
-    if isinstance(given, httpx.Client):
-        return given
+    for candidate in (obj, given):
+        if candidate is not None and all(hasattr(candidate, m) for m in ("get", "post", "stream")):
+            return candidate
     from service.config import Settings
 
     return httpx.Client(base_url=Settings().effective_service_url(), timeout=None)
 
 
-def _check(response: httpx.Response) -> Any:
+def _check(response: Any) -> Any:
     if response.status_code >= 400:
         try:
             body = response.json()
@@ -58,7 +59,7 @@ def _events(lines: Iterator[str]) -> Iterator[tuple[str, Any]]:
 
 
 def run_draft(
-    client: httpx.Client,
+    client: Any,
     topic: str,
     *,
     template: str | None = None,
@@ -151,7 +152,10 @@ def draft(
             if response.status_code >= 400:
                 _check(response)
             out.write_bytes(response.content)
-    except (DraftCLIError, httpx.HTTPError) as exc:
+    except Exception as exc:
+        # Our errors and transport errors (httpx, or the httpx fork of an in-process client) as one line.
+        if not isinstance(exc, DraftCLIError) and not type(exc).__module__.startswith("httpx"):
+            raise
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     if as_json:
