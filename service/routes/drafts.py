@@ -96,6 +96,8 @@ def _sse(events: Iterator[DraftEvent], repository: DraftRepository, draft_id: st
 
 def _write(services: Services, draft: DraftState, scope: AccessScope, stream: bool) -> Any:
     maker = drafter(services)
+    if draft.status not in ("planned", "writing"):  # before a stream starts: a 409, not a broken stream
+        raise DraftStateConflict(f"Entwurf im Status {draft.status!r} wird nicht mehr geschrieben")
     events = maker.write(draft, scope)
     if stream:
         return StreamingResponse(_sse(events, maker.repository, draft.id), media_type="text/event-stream")
