@@ -89,6 +89,8 @@ def test_plan_comes_first_and_its_sub_questions_can_be_edited_before_writing(cli
     assert written["sections"][0]["retrieval"][0]["question"] == "Wie hoch ist das Pilotbudget?"
     late = client.patch(f"/v1/drafts/{plan['id']}", json={"questions": [["zu spät"]]})
     assert late.status_code == 409 and late.json()["code"] == "draft_state_conflict"
+    again = client.post(f"/v1/drafts/{plan['id']}/write", json={"stream": True})
+    assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
 
 
 def test_statements_are_verified_and_the_invented_figure_is_removed(client: TestClient) -> None:
