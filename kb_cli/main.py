@@ -18,6 +18,7 @@ from kb_cli import commands, output
 from kb_cli.client import Connector, ServiceError, connect
 from kb_cli.models import models_app
 from service.admin_cli import audit_app, tokens_app, users_app
+from service.draft_cli import draft as draft_command
 
 HELP = "Wissensbasis der Arbeitskreise: ingest, search and cited answers."
 
@@ -31,6 +32,7 @@ def build_app() -> typer.Typer:
     app.add_typer(users_app, name="users")
     app.add_typer(tokens_app, name="tokens")
     app.add_typer(audit_app, name="audit")
+    app.command("draft")(draft_command)
     return app
 
 

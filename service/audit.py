@@ -27,6 +27,7 @@ from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingest.domain import ScoredChunk
+from ingest.store import Provenance
 from service.db import Database
 from service.db.models import AuditHead, AuditRecord
 
@@ -211,7 +212,7 @@ def note(
         context.query = query
     if doc_id is not None:
         context.doc_id = doc_id
-    context.points.extend((h.point_id, str(h.payload.get("revision", ""))) for h in hits)
+    context.points.extend((h.point_id, Provenance.from_payload(h.payload).revision) for h in hits)
     context.points.extend(points)
 
 

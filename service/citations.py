@@ -914,3 +914,79 @@ def render_with_markers(check: CitationCheck) -> str:
         markers = "".join(f"[{n}]" for n in statement.sources)
         parts.append(f"{statement.text} {markers}".strip() if markers else statement.text)
     return " ".join(parts)
+
+
+# --- Drafts: statement-level helpers -------------------------------------------------------------------------
+
+
+def near_duplicate(a: str, b: str, *, threshold: float = 0.8) -> bool:
+    """Do two statements say the same thing? Their content terms overlap (Jaccard) by at least `threshold`
+    and they state the same facts; a statement with other figures is never a duplicate."""
+    claim_a, claim_b = Claim.of(a), Claim.of(b)
+    if {f.key for f in claim_a.facts} != {f.key for f in claim_b.facts}:
+        return False
+    terms_a, terms_b = set(claim_a.terms), set(claim_b.terms)
+    if not terms_a or not terms_b:
+        return claim_a.text.strip().lower() == claim_b.text.strip().lower()
+    return len(terms_a & terms_b) / len(terms_a | terms_b) >= threshold
+
+
+_SUBJECT_WINDOW = 80
+_SUBJECT = re.compile(r"[A-ZÄÖÜ][a-zäöüß]+(?:-[A-Za-zÄÖÜäöüß]+)*")
+
+
+def _subject_before(text: str, start: int) -> str | None:
+    """The noun a figure is about: the last capitalised content word shortly before it ("Das Pilotbudget
+    beträgt 320.000 EUR" → "pilotbudget"); a compound counts by its head ("budget")."""
+    window = text[max(0, start - _SUBJECT_WINDOW) : start]
+    nouns = [w for w in _SUBJECT.findall(window) if not _is_stopword(w) and _fold(w) not in LIGHT_WORDS]
+    if not nouns:
+        return None
+    lemma = _lemma(nouns[-1].rsplit("-", 1)[-1])
+    for head in ("budget", "kosten", "mittel", "betrag", "summe", "anteil", "quote", "zahl", "preis"):
+        if lemma.endswith(head):
+            return head
+    return lemma
+
+
+def figures(text: str) -> dict[str, frozenset[str]]:
+    """Amounts and percentages of a passage by the noun they are about: {"budget": {"320000 EUR"}}."""
+    found: dict[str, set[str]] = {}
+    for start, _, key, _ in _amounts(text):
+        subject = _subject_before(text, start)
+        if subject:
+            found.setdefault(subject, set()).add(key)
+    for match in re.finditer(r"(\d+(?:,\d+)?)\s*(?:%|Prozent)", text):
+        subject = _subject_before(text, match.start())
+        if subject:
+            found.setdefault(subject, set()).add(match.group(1).replace(",", ".") + " %")
+    return {subject: frozenset(values) for subject, values in found.items()}
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Two passages give different figures for the same thing (e.g. budgets of two revisions)."""
+
+    subject: str
+    passages: tuple[int, int]  # positions in the sequence given to `find_conflicts`
+    values: tuple[tuple[str, ...], tuple[str, ...]]
+
+    @property
+    def description(self) -> str:
+        """German, for reviewers."""
+        first, second = (", ".join(v) for v in self.values)
+        return f"Widersprüchliche Angaben zu „{self.subject}“: {first} gegenüber {second}"
+
+
+def find_conflicts(passages: Sequence[str]) -> list[Conflict]:
+    """Pairs of passages with disjoint figures for the same subject. Passages that share a figure for it
+    are not in conflict (one may list more than the other)."""
+    found = [figures(p) for p in passages]
+    conflicts: list[Conflict] = []
+    for i in range(len(found)):
+        for j in range(i + 1, len(found)):
+            for subject in sorted(found[i].keys() & found[j].keys()):
+                a, b = found[i][subject], found[j][subject]
+                if not a & b:
+                    conflicts.append(Conflict(subject, (i, j), (tuple(sorted(a)), tuple(sorted(b)))))
+    return conflicts

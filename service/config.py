@@ -84,6 +84,29 @@ class AnswerSettings(BaseModel):
     prompt_file: str = Field("answer.de.md", description="Prompt template in prompts/.")
 
 
+class DraftSettings(BaseModel):
+    template: str = Field(
+        "handlungsempfehlung", description="Default draft template (prompts/templates/NAME.yaml)."
+    )
+    prompt_file: str = Field("draft_section.de.md", description="Prompt of one draft section in prompts/.")
+    unsupported: Literal["remove", "mark"] = Field(
+        "remove",
+        description="A statement no cited passage supports: removed, or kept and marked „nicht belegt“.",
+    )
+    max_questions: int = Field(3, ge=1, le=3, description="Sub-questions per section at most.")
+    hits_per_question: int = Field(3, ge=1, description="Passages kept per sub-question.")
+    max_sources: int = Field(5, ge=1, description="Passages offered to the model per section at most.")
+    prompt_budget_tokens: int = Field(1800, ge=200, description="Upper bound of prompt tokens per section.")
+    max_tokens: int = Field(400, ge=16, description="Upper bound of generated tokens per section.")
+    context_statements: int = Field(8, ge=0, description="Earlier statements shown to the model per section.")
+    duplicate_threshold: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description="Word overlap (Jaccard) from which a statement repeats an earlier one.",
+    )
+
+
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Bind address of `kb serve`.")
     port: int = Field(8000, description="Port of `kb serve`.")
@@ -146,6 +169,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     llm: LLMSettings = LLMSettings()
     answer: AnswerSettings = AnswerSettings()
+    draft: DraftSettings = DraftSettings()
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
     auth: AuthSettings = AuthSettings()

@@ -90,3 +90,22 @@ class RateWindow(Base):
     key: Mapped[str] = mapped_column(String(250), primary_key=True)
     window_minute: Mapped[int] = mapped_column(Integer)  # minutes since the epoch
     hits: Mapped[int] = mapped_column(Integer)
+
+
+class DraftRecord(Base):
+    """A drafting job: plan, written sections, sources and reproducibility record as one JSON document.
+
+    `state` is rewritten after every section, so a draft whose process died resumes at the next unwritten
+    section (service.drafting.writing)."""
+
+    __tablename__ = "drafts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    working_group: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    topic: Mapped[str] = mapped_column(Text)
+    template: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16))  # planned, writing, draft, in_review, approved
+    state: Mapped[str] = mapped_column(Text)  # JSON of service.drafting.model.Draft
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

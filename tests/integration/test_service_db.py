@@ -44,12 +44,19 @@ def test_migrations_create_the_schema_from_empty(tmp_path: Path) -> None:
     try:
         assert path.is_file()
         tables = set(inspect(db.engine).get_table_names())
-        assert {"users", "memberships", "api_tokens", "audit_log", "audit_head", "rate_windows"} <= tables
+        assert {
+            "users",
+            "memberships",
+            "api_tokens",
+            "audit_log",
+            "audit_head",
+            "rate_windows",
+            "drafts",
+        } <= tables
         with db.engine.connect() as connection:
             assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
             assert (
-                connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-                == "0001_identity"
+                connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002_drafts"
             )
         db.migrate()  # a second start changes nothing
     finally:

@@ -1,0 +1,278 @@
+"""Cited generation as one reusable unit: passages in → numbered sources rendered from a named prompt file →
+constrained output (statements, each with its source numbers) → verification of every statement with the one
+checker of service.citations → renumbering into a caller-owned numbering (`SourceBook`).
+
+Drafts use it per section; answers and chat turns are to compose it the same way (the answer schema is the
+one-statement case). The model only ever sees local numbers 1..k; the numbers a reader sees are owned by the
+`SourceBook`, so they stay stable across everything generated with it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingest.domain import ScoredChunk
+from ingest.store import Provenance
+from service import citations
+from service.llm import LLM, GenerationStats
+from service.prompting import PromptTemplate, format_sources, render, source_label
+
+STATEMENTS_KEY = "aussagen"
+TEXT_KEY = "text"
+SOURCES_KEY = "quellen"
+
+
+def statements_schema(source_count: int, *, max_statements: int = 6) -> dict[str, Any]:
+    """JSON schema of a statements reply; source numbers are limited to the sources offered."""
+    numbers: dict[str, Any] = {"type": "integer"}
+    if source_count:
+        numbers["enum"] = list(range(1, source_count + 1))
+    return {
+        "type": "object",
+        "properties": {
+            STATEMENTS_KEY: {
+                "type": "array",
+                "maxItems": max_statements,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        TEXT_KEY: {"type": "string"},
+                        SOURCES_KEY: {"type": "array", "items": numbers},
+                    },
+                    "required": [TEXT_KEY, SOURCES_KEY],
+                },
+            }
+        },
+        "required": [STATEMENTS_KEY],
+    }
+
+
+def parse_statements(raw: str) -> list[tuple[str, list[int]]] | None:
+    """(text, cited numbers) per statement from the model's JSON; None when the reply is not that JSON."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    items = data.get(STATEMENTS_KEY) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return None
+    out: list[tuple[str, list[int]]] = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get(TEXT_KEY), str):
+            continue
+        text = citations.strip_markers(item[TEXT_KEY]).strip()
+        numbers = [
+            int(n)
+            for n in [*(item.get(SOURCES_KEY) or []), *citations.parse_markers(item[TEXT_KEY])]
+            if isinstance(n, int) or str(n).isdigit()
+        ]
+        if text:
+            out.append((text, list(dict.fromkeys(numbers))))
+    return out
+
+
+@dataclass(frozen=True)
+class CheckedStatement:
+    """A statement after verification. `sources` are the numbers (in the numbering given) of the passages
+    that support it; `cited` what the model or editor cited; `reasons` why cited passages fail (German)."""
+
+    text: str
+    cited: tuple[int, ...]
+    sources: tuple[int, ...]
+    supported: bool
+    reattributed: bool = False
+    invalid_markers: tuple[int, ...] = ()
+    reasons: tuple[str, ...] = ()
+
+
+def check_statements(
+    statements: Sequence[tuple[str, Sequence[int]]],
+    passages: Mapping[int, str | citations.Evidence],
+    *,
+    min_support: float,
+    reattribute: bool = True,
+) -> list[CheckedStatement]:
+    """Verify each statement against the passages it cites (by number). A statement none of its cited
+    passages supports is attributed to the offered passage that supports it best, if one does (the small
+    model often cites a neighbour of the right passage). Numbers that name no passage are reported."""
+    evidence = {
+        n: p if isinstance(p, citations.Evidence) else citations.Evidence.of(p) for n, p in passages.items()
+    }
+    out: list[CheckedStatement] = []
+    for text, cited in statements:
+        claim = citations.Claim.of(text)
+        cited_t = tuple(dict.fromkeys(cited))
+        invalid = tuple(n for n in cited_t if n not in evidence)
+        valid = [n for n in cited_t if n in evidence]
+        verdicts = {n: citations.check_statement(claim, evidence[n], min_support=min_support) for n in valid}
+        backing = tuple(n for n in valid if verdicts[n].supported)
+        reasons = tuple(r for n in valid if not verdicts[n].supported for r in verdicts[n].reasons)
+        moved = False
+        if not backing and reattribute:
+            others = {
+                n: citations.check_statement(claim, ev, min_support=min_support)
+                for n, ev in evidence.items()
+                if n not in verdicts
+            }
+            candidates = [n for n, v in others.items() if v.supported]
+            if candidates:
+                backing = (max(candidates, key=lambda n: (others[n].share, -n)),)
+                moved = True
+        out.append(
+            CheckedStatement(
+                claim.text,
+                cited_t,
+                backing,
+                bool(backing),
+                reattributed=moved,
+                invalid_markers=invalid,
+                reasons=() if backing else reasons or ("keine zitierte Quelle belegt die Aussage",),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class BookEntry:
+    """A passage in a `SourceBook`: its stable number and its provenance (the store's `Provenance` record)."""
+
+    number: int
+    point_id: str
+    doc_id: str
+    revision: str
+    title: str
+    label: str
+    page_start: int | None
+    page_end: int | None
+    section_path: tuple[str, ...]
+    text: str
+    marked: str | None = None  # "Entwurf" / "überholt": used only because nothing current was found
+
+    @classmethod
+    def of(cls, number: int, hit: ScoredChunk, marked: str | None = None) -> BookEntry:
+        p = Provenance.from_payload(hit.payload)
+        return cls(
+            number,
+            hit.point_id,
+            p.doc_id,
+            p.revision,
+            p.title,
+            source_label(p),
+            p.page_start,
+            p.page_end,
+            p.section_path,
+            hit.text,
+            marked,
+        )
+
+    @property
+    def footnote(self) -> str:
+        """ "Titel, S. N – Abschnitt (Revision abcdef12)": the form of a footnote in an exported draft."""
+        text = f"{self.label} (Revision {self.revision[:8]})"
+        return f"{text} [{self.marked}]" if self.marked else text
+
+
+@dataclass
+class SourceBook:
+    """Server-owned citation numbers: a passage keeps the number it got first, for a whole document."""
+
+    entries: dict[int, BookEntry] = field(default_factory=dict)
+
+    def number_of(self, hit: ScoredChunk, marked: str | None = None) -> int:
+        for entry in self.entries.values():
+            if entry.point_id == hit.point_id:
+                return entry.number
+        number = max(self.entries, default=0) + 1
+        self.entries[number] = BookEntry.of(number, hit, marked)
+        return number
+
+    def add(self, entry: BookEntry) -> None:
+        self.entries[entry.number] = entry
+
+
+def fit_passages(
+    template: PromptTemplate,
+    variables: Mapping[str, str],
+    hits: Sequence[ScoredChunk],
+    *,
+    budget_tokens: int,
+    count_tokens: Callable[[str], int],
+) -> list[ScoredChunk]:
+    """The longest prefix of `hits` whose rendered prompt stays within the token budget (at least one)."""
+    chosen: list[ScoredChunk] = []
+    for hit in hits:
+        messages = render(template, sources=format_sources([*chosen, hit]), **variables)
+        if count_tokens("\n".join(m["content"] for m in messages)) > budget_tokens and chosen:
+            break
+        chosen.append(hit)
+    return chosen
+
+
+@dataclass(frozen=True)
+class Generated:
+    """One generation: statements checked and renumbered into the `SourceBook`."""
+
+    statements: list[CheckedStatement]
+    offered: list[int]  # book numbers of the passages offered, in prompt order
+    raw: str
+    valid_output: bool
+    stats: GenerationStats | None
+
+
+@dataclass
+class CitedGenerator:
+    llm: LLM
+    template: PromptTemplate
+    budget_tokens: int
+    max_tokens: int
+    min_support: float
+
+    def generate(
+        self,
+        hits: Sequence[ScoredChunk],
+        variables: Mapping[str, str],
+        book: SourceBook,
+        *,
+        marks: Mapping[str, str] | None = None,
+    ) -> Generated:
+        """Offer `hits` (fitted into the budget), generate statements, verify, renumber into `book`."""
+        if not hits:
+            return Generated([], [], "", True, None)
+        fitted = fit_passages(
+            self.template,
+            variables,
+            hits,
+            budget_tokens=self.budget_tokens,
+            count_tokens=self.llm.count_tokens,
+        )
+        messages = render(self.template, sources=format_sources(fitted), **variables)
+        generation = self.llm.generate(
+            messages, schema=statements_schema(len(fitted)), max_tokens=self.max_tokens
+        )
+        raw = generation.text()
+        parsed = parse_statements(raw)
+        marks = marks or {}
+        to_book = {
+            local: book.number_of(hit, marks.get(hit.point_id)) for local, hit in enumerate(fitted, start=1)
+        }
+        if parsed is None:
+            return Generated([], list(to_book.values()), raw, False, generation.stats)
+        local_checks = check_statements(
+            parsed, {n: hit.text for n, hit in enumerate(fitted, start=1)}, min_support=self.min_support
+        )
+        renumbered = [
+            CheckedStatement(
+                c.text,
+                tuple(to_book[n] for n in c.cited if n in to_book),
+                tuple(to_book[n] for n in c.sources),
+                c.supported,
+                c.reattributed,
+                c.invalid_markers,
+                c.reasons,
+            )
+            for c in local_checks
+        ]
+        return Generated(renumbered, list(to_book.values()), raw, True, generation.stats)
