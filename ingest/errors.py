@@ -135,6 +135,13 @@ class Forbidden(KBError):
     http_status = 403
 
 
+class WorkingGroupRequired(KBError):
+    """An upload names no working group and the uploader may write into more than one (or none)."""
+
+    code = "working_group_required"
+    http_status = 400
+
+
 class RateLimited(KBError):
     code = "rate_limited"
     http_status = 429
