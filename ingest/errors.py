@@ -142,6 +142,13 @@ class WorkingGroupRequired(KBError):
     http_status = 400
 
 
+class WorkingGroupConflict(KBError):
+    """An upload names one working group in its query and another in its form."""
+
+    code = "working_group_conflict"
+    http_status = 409
+
+
 class RateLimited(KBError):
     code = "rate_limited"
     http_status = 429

@@ -8,6 +8,7 @@ import re
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.errors import KBError
 
@@ -62,6 +63,19 @@ def install_error_handlers(app: FastAPI) -> None:
             request.url.path,
             headers=exc.headers() or None,
             **extra,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Routing's own answers (no such path, method not allowed) are problem+json like every other error.
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        return problem(
+            exc.status_code,
+            codes.get(exc.status_code, "http_error"),
+            str(exc.detail),
+            str(exc.detail),
+            request.url.path,
+            headers=dict(exc.headers) if exc.headers else None,
         )
 
     @app.exception_handler(RequestValidationError)

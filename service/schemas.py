@@ -42,6 +42,7 @@ _PROBLEM_DESCRIPTIONS = {
     403: "Signed in, but without the role this write needs",
     404: "No such document, or one you may not read (the same answer)",
     405: "Method not allowed (see the Allow header)",
+    409: "The query and the form name different working groups",
     413: "Upload larger than the limit",
     415: "Unsupported file format",
     422: "The request does not match the schema",

@@ -15,7 +15,7 @@ from fastapi import APIRouter, File, Form, Path, Query, Request, Response, Uploa
 from fastapi.routing import APIRoute
 
 from ingest.domain import ScoredChunk
-from ingest.errors import DocumentNotFound, FileTooLarge, Forbidden, InvalidMetadata, WorkingGroupRequired
+from ingest.errors import DocumentNotFound, FileTooLarge, Forbidden, InvalidMetadata, WorkingGroupConflict
 from ingest.metadata import MetadataOverrides
 from ingest.pipeline import FileOutcome, Status, upload_name
 from ingest.store import SearchFilters, StoredChunk
@@ -70,7 +70,7 @@ def document_out(head: ScoredChunk) -> DocumentOut:
 def upload(
     services: ServicesDep,
     principal: PrincipalDep,
-    files: Annotated[list[UploadFile], File(description="PDF, Markdown, text or DOCX files")],
+    files: Annotated[list[UploadFile], File(description="PDF, Markdown, text or DOCX files", min_length=1)],
     working_group_query: Annotated[
         str | None,
         Query(alias="working_group", description="Target working group, checked before the body is read"),
@@ -95,7 +95,7 @@ def upload(
     ] = None,
 ) -> IngestResponse:
     if working_group_query and working_group and working_group_query != working_group:
-        raise WorkingGroupRequired("working_group in Query und Formular widersprechen sich")
+        raise WorkingGroupConflict("working_group in Query und Formular widersprechen sich")
     group = upload_group(principal, working_group_query or working_group)
     who = uploader(principal)
     overrides = MetadataOverrides(
@@ -150,7 +150,7 @@ router.add_api_route(
     "read) or the form field; both given must agree. Without one, the caller's only editor group is used (a "
     "global admin may leave it to the documents' metadata). Visibility defaults to `group`. A document id held "
     "by a group the caller cannot write into is not replaced: that file fails with code `forbidden`.",
-    responses=problem_responses(400, 403, 413, 422),
+    responses=problem_responses(400, 403, 409, 413, 422),
 )
 
 

@@ -169,7 +169,7 @@ def test_upload_group_defaults_to_the_only_editor_group_and_visibility_to_group(
     r = _upload(client, tokens["two-groups"], "zwei.md", "Zwei Gruppen")
     assert "working_group" in _problem(r, 400, "working_group_required")["detail"]
     r = _upload(client, tokens["two-groups"], "zwei.md", "Zwei Gruppen", group=A, working_group=B)
-    _problem(r, 400, "working_group_required")
+    _problem(r, 409, "working_group_conflict")
     # A sidecar naming another group does not get the file into it: the request's group outranks it.
     r = _upload(
         client, tokens["beta-editor"], "seit.md", "Seitenwagen", sidecars='{"working_group": "AK Alpha"}'
