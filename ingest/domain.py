@@ -109,7 +109,8 @@ class DocumentMeta:
     source_path: str
     doc_type: DocType = DocType.OTHER
     working_group: str = "allgemein"
-    visibility: Visibility = Visibility.INTERNAL
+    # Never wider than the owner group by default: `internal` or `public` must be asked for.
+    visibility: Visibility = Visibility.GROUP
     date: str | None = None
     status: DocStatus | None = None
     version: str | None = None

@@ -135,6 +135,20 @@ class Forbidden(KBError):
     http_status = 403
 
 
+class WorkingGroupRequired(KBError):
+    """An upload names no working group and the uploader may write into more than one (or none)."""
+
+    code = "working_group_required"
+    http_status = 400
+
+
+class WorkingGroupConflict(KBError):
+    """An upload names one working group in its query and another in its form."""
+
+    code = "working_group_conflict"
+    http_status = 409
+
+
 class RateLimited(KBError):
     code = "rate_limited"
     http_status = 429

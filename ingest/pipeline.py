@@ -34,7 +34,7 @@ from ingest.metadata import MetadataOverrides, read_sidecar, resolve_metadata
 from ingest.minutes import records_of
 from ingest.parse_worker import IsolatedParser, parse_document
 from ingest.parsers import SUPPORTED_SUFFIXES
-from ingest.store import ActionItemRecord, DecisionRecord, SearchFilters, Store
+from ingest.store import ActionItemRecord, DecisionRecord, SearchFilters, Store, StoredChunk
 from ingest.structure import AgendaItem, apply_outline_structure, structure_minutes
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,27 @@ class _Prepared:
 
 
 ProgressCallback = Callable[[FileOutcome, int, int], None]
+
+
+@dataclass(frozen=True)
+class Uploader:
+    """Who ingests: what they may read (duplicates are looked for only there, so an upload cannot probe other
+    groups' files) and which working groups they may write into (`writes_all`: any, e.g. the local operator)."""
+
+    scope: AccessScope
+    editor_of: frozenset[str] = frozenset()
+    writes_all: bool = False
+
+    @classmethod
+    def owner(cls) -> Uploader:
+        """The one who owns the store outright (`kb ingest` on the embedded store, the local operator)."""
+        return cls(AccessScope.everything(), writes_all=True)
+
+    def may_write(self, working_group: str) -> bool:
+        return self.writes_all or working_group in self.editor_of
+
+
+FORBIDDEN_CODE = "forbidden"
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[SourceFile], list[FileOutcome]]:
@@ -263,6 +284,7 @@ class IngestPipeline:
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
         sources, skipped = discover(paths)
+        self._prepared_revisions = {}  # one batch: a document deleted since must not count as a duplicate
         report = IngestReport(outcomes=list(skipped))
         total = len(sources)
         for outcome in self._run(sources, overrides or MetadataOverrides()):
@@ -279,13 +301,24 @@ class IngestPipeline:
         doc_id: str | None = None,
         overrides: MetadataOverrides | None = None,
         sidecar: Mapping[str, Any] | None = None,
+        uploader: Uploader | None = None,
     ) -> FileOutcome:
         """One uploaded file (HTTP). The bytes are parsed in memory; `doc_id` defaults to the file name, which is
         also the name it is stored and reported under (`upload_name`); `sidecar` is the file's `.meta.yaml` as the
-        uploader read it (the server reads no file by that name)."""
+        uploader read it (the server reads no file by that name).
+
+        `uploader` (default: the store's owner) decides what may be replaced and where duplicates are looked
+        for: a document id held by a working group the uploader cannot write into fails with code `forbidden`
+        and is left alone; the resolved working group must be one the uploader writes into."""
         name = upload_name(filename)
         source = SourceFile(Path(name), _normalise_id(doc_id or name), name, name)
-        prepared = self._prepare(source, overrides or MetadataOverrides(), data=data, sidecar=sidecar or {})
+        prepared = self._prepare(
+            source,
+            overrides or MetadataOverrides(),
+            data=data,
+            sidecar=sidecar or {},
+            uploader=uploader or Uploader.owner(),
+        )
         if prepared.chunks:
             self._write([prepared])
         return prepared.outcome
@@ -323,8 +356,13 @@ class IngestPipeline:
         overrides: MetadataOverrides,
         data: bytes | None = None,
         sidecar: Mapping[str, Any] | None = None,
+        uploader: Uploader | None = None,
     ) -> _Prepared:
         outcome = FileOutcome(source.display, source.doc_id, Status.FAILED)
+        # Uploads are written one at a time, so the store alone knows their duplicates; the in-process list of
+        # prepared revisions is for the pending files of one `ingest_paths` batch.
+        batch_revisions = self._prepared_revisions if uploader is None else {}
+        uploader = uploader or Uploader.owner()
         try:
             # An upload's bytes come with the request: nothing of it (no sidecar either) is read from disk.
             from_disk = data is None
@@ -342,13 +380,22 @@ class IngestPipeline:
                 sidecar = read_sidecar(source.path) if from_disk else {}
             doc_id = document_id(source, sidecar, overrides.doc_id)
             outcome.doc_id = doc_id
+            foreign = sorted(g for g in self.owner_groups(doc_id) if not uploader.may_write(g))
+            if foreign:
+                # Never replace (or touch) another group's document; the id is taken, the content stays unseen.
+                outcome.code = FORBIDDEN_CODE
+                outcome.message = (
+                    f"Die Dokument-ID {doc_id!r} gehört einem Arbeitskreis, in dem Schreibrechte fehlen; "
+                    "bitte mit einer eigenen ID hochladen (doc_id / --doc-id)"
+                )
+                return _Prepared(source, outcome)
             if self._has_revision(doc_id, revision):
                 outcome.status = Status.UNCHANGED
                 # Heals an ingest that was interrupted after the new revision was complete.
                 self.store.retire_other_revisions(doc_id, revision)
                 return _Prepared(source, outcome)
-            duplicate_of = self._prepared_revisions.get(revision) or self._same_content_elsewhere(
-                doc_id, revision
+            duplicate_of = batch_revisions.get(revision) or self._same_content_elsewhere(
+                doc_id, revision, uploader.scope
             )
             if duplicate_of == doc_id:
                 duplicate_of = None
@@ -361,12 +408,18 @@ class IngestPipeline:
             meta = resolve_metadata(
                 parsed, doc_id=doc_id, revision=revision, overrides=overrides, sidecar=sidecar
             )
+            if not uploader.may_write(meta.working_group):
+                outcome.code = FORBIDDEN_CODE
+                outcome.message = (
+                    f"Schreibrechte im Arbeitskreis {meta.working_group!r} fehlen (Rolle editor nötig)"
+                )
+                return _Prepared(source, outcome)
             chunks = build_chunks(parsed, meta, self.settings)
             outcome.pages = parsed.page_count
             outcome.warnings = parsed.warnings
             outcome.chunks = len(chunks)
             outcome.status = Status.REPLACED if self._has_document(doc_id) else Status.INGESTED
-            self._prepared_revisions[revision] = doc_id
+            batch_revisions[revision] = doc_id
             if not chunks:
                 outcome.status = Status.FAILED
                 outcome.code = "no_text"
@@ -403,10 +456,15 @@ class IngestPipeline:
         flt = SearchFilters(doc_ids=frozenset({doc_id}), only_heads=True)
         return self.store.count(AccessScope.everything(), flt) > 0
 
-    def _same_content_elsewhere(self, doc_id: str, revision: str) -> str | None:
-        heads = self.store.scroll(
-            AccessScope.everything(), SearchFilters(revision=revision, only_heads=True), limit=4
-        )
+    def owner_groups(self, doc_id: str) -> frozenset[str]:
+        """The working groups holding any revision of `doc_id` (to decide who may replace or delete it)."""
+        flt = SearchFilters(doc_ids=frozenset({doc_id}), only_heads=True, include_history=True)
+        heads = self.store.scroll(AccessScope.everything(), flt)
+        return frozenset(StoredChunk.of(h).provenance.working_group for h in heads)
+
+    def _same_content_elsewhere(self, doc_id: str, revision: str, scope: AccessScope) -> str | None:
+        """A current document with these bytes among those `scope` may read (deleted ones are gone)."""
+        heads = self.store.scroll(scope, SearchFilters(revision=revision, only_heads=True), limit=4)
         others = [h.doc_id for h in heads if h.doc_id != doc_id]
         return others[0] if others else None
 

@@ -122,11 +122,18 @@ def _upload(
     if doc_id:  # the flag outranks the sidecar's id, as everywhere in metadata
         sidecar.pop("doc_id", None)
     fields = {**form, "doc_ids": doc_id or upload.source.doc_id, "sidecars": json.dumps(sidecar, default=str)}
+    # The target group goes into the query string too: the service checks it before it reads the body.
+    group = fields.pop("working_group", None)
+    params = {"working_group": group} if group else None
     try:
         with upload.source.path.open("rb") as fh:
             # httpx streams the file object into the multipart body: no copy of the folder in memory.
             reply = client.request(
-                "POST", "/v1/documents", files={"files": (upload.source.path.name, fh)}, data=fields
+                "POST",
+                "/v1/documents",
+                params=params,
+                files={"files": (upload.source.path.name, fh)},
+                data=fields,
             )
     except OSError as exc:
         return [

@@ -101,9 +101,19 @@ def get_principal(
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
 ) -> Principal:
     """The authenticated caller (see service.auth for the modes); 401 problem+json without valid credentials."""
+    return authenticate_request(request, services)
+
+
+def authenticate_request(request: Request, services: Services) -> Principal:
+    """The caller of `request`, authenticated once per request (a check that runs before the body is read, like
+    the upload's, and the dependency share it, so the rate limit counts the request once)."""
+    cached = getattr(request.state, "principal", None)
+    if isinstance(cached, Principal):
+        return cached
     client = request.client.host if request.client else None
     principal = services.authenticator.authenticate(request.headers, client)
     audit.name_principal(principal.user)
+    request.state.principal = principal
     return principal
 
 

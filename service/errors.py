@@ -8,6 +8,7 @@ import re
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.errors import KBError
 from service.llm import LLMBusy
@@ -79,6 +80,19 @@ def install_error_handlers(app: FastAPI) -> None:
         body = error_fields(exc, request.url.path)
         headers = {**exc.headers(), "Retry-After": str(exc.retry_after_s)}
         return JSONResponse(body, status_code=exc.http_status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Routing's own answers (no such path, method not allowed) are problem+json like every other error.
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        return problem(
+            exc.status_code,
+            codes.get(exc.status_code, "http_error"),
+            str(exc.detail),
+            str(exc.detail),
+            request.url.path,
+            headers=dict(exc.headers) if exc.headers else None,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

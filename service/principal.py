@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ingest.domain import AccessScope
-from ingest.errors import AccountError, Forbidden, Unauthenticated
+from ingest.errors import AccountError, Forbidden, Unauthenticated, WorkingGroupRequired
+from ingest.pipeline import Uploader
 
 
 class Role(StrEnum):
@@ -70,6 +71,10 @@ class Principal:
     def groups(self) -> frozenset[str]:
         return frozenset(m.working_group for m in self.memberships)
 
+    @property
+    def editor_of(self) -> frozenset[str]:
+        return frozenset(m.working_group for m in self.memberships if m.role in WRITING_ROLES)
+
 
 def read_scope(principal: Principal | None) -> AccessScope:
     """What `principal` may read. Fail-closed: no principal, no scope."""
@@ -77,10 +82,7 @@ def read_scope(principal: Principal | None) -> AccessScope:
         raise Unauthenticated("Anmeldung erforderlich")
     if principal.is_admin:
         return AccessScope.everything()
-    return AccessScope(
-        member_of=principal.groups,
-        editor_of=frozenset(m.working_group for m in principal.memberships if m.role in WRITING_ROLES),
-    )
+    return AccessScope(member_of=principal.groups, editor_of=principal.editor_of)
 
 
 def may_write(principal: Principal, working_group: str) -> bool:
@@ -95,3 +97,31 @@ def require_write(principal: Principal | None, working_group: str) -> Principal:
     if not may_write(principal, working_group):
         raise Forbidden(f"Schreibrechte im Arbeitskreis {working_group!r} fehlen (Rolle editor nötig)")
     return principal
+
+
+def may_write_somewhere(principal: Principal) -> bool:
+    return principal.is_admin or bool(principal.editor_of)
+
+
+def upload_group(principal: Principal, requested: str | None) -> str | None:
+    """The working group an upload goes into: the one requested (editor or admin there, else Forbidden); without
+    one, the principal's only editor group — a global admin may leave it to the documents' metadata (None)."""
+    if requested:
+        require_write(principal, requested)
+        return requested
+    if principal.is_admin:
+        return None
+    groups = sorted(principal.editor_of)
+    if len(groups) == 1:
+        return groups[0]
+    if not groups:
+        raise Forbidden("Schreibrechte fehlen: Hochladen braucht die Rolle editor in einem Arbeitskreis")
+    raise WorkingGroupRequired(
+        "Arbeitskreis angeben (working_group): Schreibrechte bestehen in "
+        + ", ".join(repr(g) for g in groups)
+    )
+
+
+def uploader(principal: Principal) -> Uploader:
+    """What an upload by `principal` may replace and where its duplicates are looked for."""
+    return Uploader(read_scope(principal), editor_of=principal.editor_of, writes_all=principal.is_admin)

@@ -14,6 +14,52 @@ SOURCE_PATH_DESCRIPTION = (
 )
 
 
+DOC_ID_DESCRIPTION = (
+    "Document id: the file's name, a folder's relative path (may contain `/`) or an explicit id. A document you "
+    "may not read answers 404, the same as one that does not exist."
+)
+
+PROBLEM_CONTENT: dict[str, Any] = {
+    "application/problem+json": {
+        "schema": {
+            "type": "object",
+            "required": ["type", "title", "status", "detail", "code"],
+            "properties": {
+                "type": {"type": "string"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "instance": {"type": "string"},
+                "code": {"type": "string", "description": "Stable error code"},
+            },
+        }
+    }
+}
+
+_PROBLEM_DESCRIPTIONS = {
+    400: "Bad request (e.g. no working group for an upload by an editor of several)",
+    401: "Missing, unknown, revoked or expired credentials (WWW-Authenticate: Bearer)",
+    403: "Signed in, but without the role this write needs",
+    404: "No such document, or one you may not read (the same answer)",
+    405: "Method not allowed (see the Allow header)",
+    409: "The query and the form name different working groups",
+    413: "Upload larger than the limit",
+    415: "Unsupported file format",
+    422: "The request does not match the schema",
+    429: "Rate limit of the token exceeded (Retry-After in seconds)",
+    500: "Unexpected error",
+    503: "A model or the store is not available",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these statuses, each an RFC 9457 problem+json body."""
+    return {
+        status: {"description": _PROBLEM_DESCRIPTIONS[status], "content": PROBLEM_CONTENT}
+        for status in statuses
+    }
+
+
 class Filters(BaseModel):
     """Narrow a search. Dates are ISO (YYYY-MM-DD) and compare with the document date."""
 
@@ -152,6 +198,25 @@ class DocumentOut(FromProvenance):
     chunks: int
     pages: int | None
     inferred: list[str]
+
+
+class RevisionOut(BaseModel):
+    revision: str = Field(description="sha256 of the file bytes")
+    current: bool
+    ingested_at: str | None
+    title: str
+    working_group: str
+    visibility: str
+    status: str | None
+    chunks: int
+
+
+class DocumentDetail(BaseModel):
+    """A document you may read: its current revision's metadata and every revision you may read."""
+
+    doc_id: str
+    current: DocumentOut | None = Field(description="The current revision; null when only history remains.")
+    revisions: list[RevisionOut]
 
 
 class IngestOutcomeOut(BaseModel):

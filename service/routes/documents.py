@@ -1,20 +1,59 @@
+"""Documents: upload, list, one document's revisions, delete — each within what the caller may read or write.
+
+Uploads are authorised before the multipart body is read: FastAPI parses a form before any dependency runs, so
+the upload route's class authenticates first and checks the `working_group` query parameter (the CLI sends it
+there). A group named only in the form is checked after parsing, before any file is ingested.
+"""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi.routing import APIRoute
 
 from ingest.domain import ScoredChunk
-from ingest.errors import DocumentNotFound, FileTooLarge, InvalidMetadata
+from ingest.errors import DocumentNotFound, FileTooLarge, Forbidden, InvalidMetadata, WorkingGroupConflict
 from ingest.metadata import MetadataOverrides
 from ingest.pipeline import FileOutcome, Status, upload_name
 from ingest.store import SearchFilters, StoredChunk
 from service import audit
-from service.deps import ScopeDep, ServicesDep
-from service.schemas import DeleteResponse, DocumentOut, IngestOutcomeOut, IngestResponse
+from service.deps import PrincipalDep, ScopeDep, ServicesDep, authenticate_request, get_services
+from service.principal import may_write_somewhere, require_write, upload_group, uploader
+from service.schemas import (
+    DOC_ID_DESCRIPTION,
+    DeleteResponse,
+    DocumentDetail,
+    DocumentOut,
+    IngestOutcomeOut,
+    IngestResponse,
+    RevisionOut,
+    problem_responses,
+)
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
+
+
+class WriteCheckedRoute(APIRoute):
+    """Refuses an upload the caller may not make before its body is read (401/403 problem+json)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            principal = authenticate_request(request, get_services(request))
+            group = request.query_params.get("working_group")
+            if group:
+                require_write(principal, group)
+            elif not may_write_somewhere(principal):
+                raise Forbidden(
+                    "Schreibrechte fehlen: Hochladen braucht die Rolle editor in einem Arbeitskreis"
+                )
+            return await handler(request)
+
+        return checked
 
 
 def document_out(head: ScoredChunk) -> DocumentOut:
@@ -28,14 +67,14 @@ def document_out(head: ScoredChunk) -> DocumentOut:
     )
 
 
-@router.post(
-    "",
-    response_model=IngestResponse,
-    summary="Upload and ingest files (the running service owns the embedded store)",
-)
 def upload(
     services: ServicesDep,
-    files: Annotated[list[UploadFile], File(description="PDF, Markdown, text or DOCX files")],
+    principal: PrincipalDep,
+    files: Annotated[list[UploadFile], File(description="PDF, Markdown, text or DOCX files", min_length=1)],
+    working_group_query: Annotated[
+        str | None,
+        Query(alias="working_group", description="Target working group, checked before the body is read"),
+    ] = None,
     doc_id: Annotated[str | None, Form(description="Explicit document id (single file only)")] = None,
     doc_type: Annotated[str | None, Form()] = None,
     working_group: Annotated[str | None, Form()] = None,
@@ -55,9 +94,13 @@ def upload(
         ),
     ] = None,
 ) -> IngestResponse:
+    if working_group_query and working_group and working_group_query != working_group:
+        raise WorkingGroupConflict("working_group in Query und Formular widersprechen sich")
+    group = upload_group(principal, working_group_query or working_group)
+    who = uploader(principal)
     overrides = MetadataOverrides(
         doc_type=doc_type,
-        working_group=working_group,
+        working_group=group,
         visibility=visibility,
         date=date,
         title=title,
@@ -87,13 +130,28 @@ def upload(
             )
             continue
         with services.ingest_lock:
-            outcomes.append(services.pipeline.ingest_upload(data, name, explicit, overrides, sidecar))
+            outcomes.append(services.pipeline.ingest_upload(data, name, explicit, overrides, sidecar, who))
     with services.ingest_lock:
         services.store.optimize()
     return IngestResponse(
         outcomes=[IngestOutcomeOut(**o.as_dict()) for o in outcomes],
         failed=sum(1 for o in outcomes if o.status is Status.FAILED),
     )
+
+
+router.add_api_route(
+    "",
+    upload,
+    methods=["POST"],
+    route_class_override=WriteCheckedRoute,
+    response_model=IngestResponse,
+    summary="Upload and ingest files into a working group (editor there, or admin)",
+    description="The target group comes from the `working_group` query parameter (checked before the body is "
+    "read) or the form field; both given must agree. Without one, the caller's only editor group is used (a "
+    "global admin may leave it to the documents' metadata). Visibility defaults to `group`. A document id held "
+    "by a group the caller cannot write into is not replaced: that file fails with code `forbidden`.",
+    responses=problem_responses(400, 403, 409, 413, 422),
+)
 
 
 def _sidecar(text: str | None, name: str) -> dict[str, Any]:
@@ -111,20 +169,76 @@ def _sidecar(text: str | None, name: str) -> dict[str, Any]:
 
 @router.get("", response_model=list[DocumentOut], summary="Documents (current revisions) you may read")
 def list_documents(
-    services: ServicesDep, scope: ScopeDep, include_history: bool = False
+    services: ServicesDep,
+    scope: ScopeDep,
+    include_history: bool = False,
+    working_group: Annotated[str | None, Query(description="Only this working group (narrows)")] = None,
 ) -> list[DocumentOut]:
-    heads = audit.noted(
-        services.store.scroll(scope, SearchFilters(only_heads=True, include_history=include_history))
+    filters = SearchFilters(
+        only_heads=True,
+        include_history=include_history,
+        working_groups=frozenset({working_group}) if working_group else frozenset(),
     )
+    heads = audit.noted(services.store.scroll(scope, filters))
     return sorted((document_out(h) for h in heads), key=lambda d: (d.doc_id, d.revision))
 
 
-@router.delete("/{doc_id:path}", response_model=DeleteResponse, summary="Delete a document, every revision")
-def delete_document(doc_id: str, services: ServicesDep, scope: ScopeDep) -> DeleteResponse:
+DocIdPath = Annotated[str, Path(description=DOC_ID_DESCRIPTION)]
+
+
+def _not_found(doc_id: str) -> DocumentNotFound:
+    # The same answer for a document that does not exist and one the caller may not read.
+    return DocumentNotFound(f"no document with id {doc_id!r}")
+
+
+@router.get(
+    "/{doc_id:path}",
+    response_model=DocumentDetail,
+    summary="One document you may read: its current metadata and every revision",
+    responses=problem_responses(404),
+)
+def get_document(doc_id: DocIdPath, services: ServicesDep, scope: ScopeDep) -> DocumentDetail:
+    audit.note(doc_id=doc_id)
+    flt = SearchFilters(doc_ids=frozenset({doc_id}), only_heads=True, include_history=True)
+    heads = audit.noted(services.store.scroll(scope, flt))
+    if not heads:
+        raise _not_found(doc_id)
+    stored = sorted((StoredChunk.of(h) for h in heads), key=lambda s: (s.ingested_at or "", s.is_current))
+    current = next((h for h in heads if StoredChunk.of(h).is_current), None)
+    return DocumentDetail(
+        doc_id=doc_id,
+        current=document_out(current) if current is not None else None,
+        revisions=[
+            RevisionOut(
+                revision=s.provenance.revision,
+                current=s.is_current,
+                ingested_at=s.ingested_at,
+                title=s.provenance.title,
+                working_group=s.provenance.working_group,
+                visibility=s.provenance.visibility,
+                status=s.status,
+                chunks=s.chunk_count,
+            )
+            for s in stored
+        ],
+    )
+
+
+@router.delete(
+    "/{doc_id:path}",
+    response_model=DeleteResponse,
+    summary="Delete a document, every revision (editor of its working group, or admin)",
+    responses=problem_responses(403, 404),
+)
+def delete_document(
+    doc_id: DocIdPath, services: ServicesDep, scope: ScopeDep, principal: PrincipalDep
+) -> DeleteResponse:
     audit.note(doc_id=doc_id)
     visible = services.store.count(scope, SearchFilters(doc_ids=frozenset({doc_id}), include_history=True))
     if not visible:
-        raise DocumentNotFound(f"no document with id {doc_id!r}")
+        raise _not_found(doc_id)
+    for group in sorted(services.pipeline.owner_groups(doc_id)):
+        require_write(principal, group)
     with services.ingest_lock:
         deleted = services.store.delete_document(doc_id)
     return DeleteResponse(doc_id=doc_id, deleted_points=deleted)

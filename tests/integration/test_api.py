@@ -21,12 +21,22 @@ from tests.fakes import HashEmbedder, ScriptedLLM
 NOTE = "# Notiz AK KI\n\nDas Pilotbudget des AK KI beträgt 320.000 EUR für das Jahr 2026.\n"
 
 
-def _client(tmp_path: Path, llm: ScriptedLLM) -> TestClient:
+def _client(tmp_path: Path, llm: ScriptedLLM, *, proxy: bool = False) -> TestClient:
+    """The app on `tmp_path`; with `proxy`, in trusted_proxy mode with the test client as the trusted proxy (the
+    caller's memberships come from `X-KB-User` / `X-KB-Groups`)."""
     settings = Settings()
     settings.store.path = tmp_path / "store"
     # The hash embedder is not e5: relevance is decided on term overlap alone here.
     settings.retrieval.min_dense_score = 2.0
+    if proxy:
+        settings.auth.mode = "trusted_proxy"
+        settings.auth.trusted_proxies = "127.0.0.1"
+        return TestClient(create_app(settings, embedder=HashEmbedder(), llm=llm), client=("127.0.0.1", 50000))
     return TestClient(create_app(settings, embedder=HashEmbedder(), llm=llm))
+
+
+def _member(groups: str) -> dict[str, str]:
+    return {"X-KB-User": "mitglied", "X-KB-Groups": groups}
 
 
 @pytest.fixture
@@ -263,18 +273,28 @@ def _stream(client: TestClient, body: dict[str, Any], headers: dict[str, str]) -
         ]
 
 
-def test_answers_keep_to_the_callers_scope_as_json_and_as_stream(
-    client: TestClient, llm: ScriptedLLM
-) -> None:
+def test_answers_keep_to_the_callers_scope_as_json_and_as_stream(tmp_path: Path, llm: ScriptedLLM) -> None:
     """The group note (ak-ki, visibility group) reaches neither the model nor the response for a caller outside
-    its group or visibility; a public note does. The caller's own group gets the cited answer."""
-    client.post(
-        "/v1/documents",
-        files={"files": ("verband.md", PUBLIC_NOTE.encode())},
-        data={"working_group": "allgemein", "visibility": "public"},
-    )
+    its group or without any membership; a public note does. The caller's own group gets the cited answer."""
+    with _client(tmp_path, llm, proxy=True) as client:
+        for name, text, group, visibility in (
+            ("notiz.md", NOTE, "ak-ki", "group"),
+            ("verband.md", PUBLIC_NOTE, "allgemein", "public"),
+        ):
+            r = client.post(
+                "/v1/documents",
+                params={"working_group": group},
+                files={"files": (name, text.encode())},
+                data={"visibility": visibility},
+                headers=_member(f"{group}:editor"),
+            )
+            assert r.status_code == 200 and not r.json()["failed"], r.text
+        _answers_keep_to_the_callers_scope(client, llm)
+
+
+def _answers_keep_to_the_callers_scope(client: TestClient, llm: ScriptedLLM) -> None:
     question = {"question": "Wie hoch ist das Pilotbudget des AK KI?"}
-    outside = [{"X-KB-Groups": "ak-rechenzentren"}, {"X-KB-Groups": "ak-ki", "X-KB-Visibility": "public"}]
+    outside = [_member("ak-rechenzentren"), _member("")]
     for headers in outside:
         body = client.post("/v1/answers", json=question, headers=headers).json()
         assert body["declined"], body
@@ -286,7 +306,7 @@ def test_answers_keep_to_the_callers_scope_as_json_and_as_stream(
     prompts = ["\n".join(m["content"] for m in call) for call in llm.calls]
     assert not any("320.000" in p for p in prompts), "no passage outside the scope reached the model"
 
-    own = {"X-KB-Groups": "ak-ki", "X-KB-Visibility": "group,public"}
+    own = _member("ak-ki")
     body = client.post("/v1/answers", json=question, headers=own).json()
     assert not body["declined"] and body["citations"][0]["doc_id"] == "notiz.md"
     events = _stream(client, question, own)
@@ -299,12 +319,14 @@ def test_decisions_keep_to_the_callers_scope(tmp_path: Path, llm: ScriptedLLM) -
         "ak-ki": CORPUS / "protokoll-ak-ki-2025-09-18.md",
         "ak-is": CORPUS / "protokoll-ak-informationssicherheit-2025-10-07.md",
     }
-    with _client(tmp_path, llm) as c:
+    with _client(tmp_path, llm, proxy=True) as c:
         for group, path in minutes.items():
             c.post(
                 "/v1/documents",
+                params={"working_group": group},
                 files={"files": (path.name, path.read_bytes())},
-                data={"working_group": group, "visibility": "group"},
+                data={"visibility": "group"},
+                headers=_member(f"{group}:editor"),
             )
 
         def docs(headers: dict[str, str], **params: str) -> set[str]:
@@ -312,11 +334,10 @@ def test_decisions_keep_to_the_callers_scope(tmp_path: Path, llm: ScriptedLLM) -
             assert response.status_code == 200
             return {row["doc_id"] for row in response.json()}
 
-        assert docs({}) == {p.name for p in minutes.values()}, "every minutes file has decisions"
-        assert docs({"X-KB-Groups": "ak-ki"}) == {minutes["ak-ki"].name}
-        assert docs({"X-KB-Groups": "ak-is"}) == {minutes["ak-is"].name}
-        assert docs({"X-KB-Groups": "ak-ki"}, working_group="ak-is") == set(), (
-            "a filter does not widen the scope"
-        )
-        assert docs({"X-KB-Groups": "ak-rechenzentren"}) == set()
-        assert docs({"X-KB-Groups": "ak-ki,ak-is", "X-KB-Visibility": "public,internal"}) == set()
+        both = _member("ak-ki,ak-is")
+        assert docs(both) == {p.name for p in minutes.values()}, "every minutes file has decisions"
+        assert docs(_member("ak-ki")) == {minutes["ak-ki"].name}
+        assert docs(_member("ak-is")) == {minutes["ak-is"].name}
+        assert docs(_member("ak-ki"), working_group="ak-is") == set(), "a filter does not widen the scope"
+        assert docs(_member("ak-rechenzentren")) == set()
+        assert docs(_member("")) == set()

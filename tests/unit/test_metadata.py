@@ -136,7 +136,7 @@ def test_defaults_when_nothing_is_known() -> None:
     meta = resolve(doc("ohne jeden Hinweis", path="x/notiz.txt"))
     assert meta.doc_type is DocType.OTHER
     assert meta.working_group == "allgemein"
-    assert meta.visibility is Visibility.INTERNAL
+    assert meta.visibility is Visibility.GROUP
     assert meta.status is None and meta.date is None and meta.version is None
     assert meta.title == "ohne jeden Hinweis"  # the first line
     assert meta.doc_id == "doc-1" and meta.revision == "rev-1" and meta.source_path == "x/notiz.txt"
