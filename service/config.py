@@ -122,6 +122,21 @@ class AuditSettings(BaseModel):
     )
 
 
+class MetricsSettings(BaseModel):
+    enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+    token: SecretStr | None = Field(
+        None,
+        description="If set, /metrics needs `Authorization: Bearer <token>` (for the Prometheus scraper).",
+    )
+
+
+class LogSettings(BaseModel):
+    format: Literal["text", "json"] = Field(
+        "text", description="text (default) or json: one JSON object per line with the request id."
+    )
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Root log level.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KB_", env_nested_delimiter="__", extra="ignore")
 
@@ -135,6 +150,8 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     auth: AuthSettings = AuthSettings()
     audit: AuditSettings = AuditSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    log: LogSettings = LogSettings()
     service_url: str | None = Field(
         None, description="URL of a running service for `kb ingest/search/ask` (default: http://host:port)."
     )
