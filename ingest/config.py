@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 
 class ChunkingSettings(BaseModel):
@@ -65,6 +65,13 @@ class StoreSettings(BaseModel):
         "quorum.",
     )
     bm25_language: str = Field("german", description="Language of the BM25 tokenizer, stemmer and stopwords.")
+
+    @field_validator("read_consistency")
+    @classmethod
+    def _read_consistency(cls, value: str) -> str:
+        if (value.isdigit() and int(value) >= 1) or value in ("all", "majority", "quorum"):
+            return value
+        raise ValueError("read_consistency is a number ≥ 1 or one of all, majority, quorum")
 
 
 class IngestSettings(BaseModel):
