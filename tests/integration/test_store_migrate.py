@@ -108,3 +108,43 @@ def test_read_consistency_setting_reaches_every_server_query(tmp_path: Path) -> 
     assert store.search([StoreQuery(None, "Haushalt", mode=SearchMode.BM25)], ALL) == [[]]
     store.close()
     numbered.close()
+
+
+def test_kb_store_migrate_command_copies_and_reports_verification(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from service.store_cli import store_app
+
+    emb = HashEmbedder()
+    store = EdgeStore(str(tmp_path / "edge"), emb.dim)
+    IngestPipeline(store, emb, IngestSettings(parse_isolation=False)).ingest_paths([CORPUS])
+    total = store.count(ALL)
+    store.close()
+    monkeypatch.setenv("KB_STORE__PATH", str(tmp_path / "edge"))
+    common = ["--local", "--server-path", str(tmp_path / "server"), "--dim", str(emb.dim), "--queries", "20"]
+    runner = CliRunner()
+    out = runner.invoke(
+        store_app,
+        ["--to", "server", *common, "--checkpoint", str(tmp_path / "a.json")],
+        catch_exceptions=False,
+    )
+    assert out.exit_code == 0, out.output
+    assert f"points {total} → {total}; identical top-10 20/20" in out.stdout
+    back = runner.invoke(
+        store_app,
+        [
+            "--to",
+            "edge",
+            "--edge-path",
+            str(tmp_path / "edge2"),
+            *common,
+            "--checkpoint",
+            str(tmp_path / "b.json"),
+        ],
+        catch_exceptions=False,
+    )
+    assert back.exit_code == 0, back.output
+    assert f"points {total} → {total}" in back.stdout
+    assert runner.invoke(store_app, ["migrate", "--to", "cloud"]).exit_code != 0

@@ -7,6 +7,7 @@ needs no model: it talks to a closed port.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -41,7 +42,7 @@ def start_embedding_server(model: Path, port: int) -> subprocess.Popen[bytes]:
         [
             *(sys.executable, str(SERVER), "--model", str(model), "--embedding", "true"),
             *("--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_batch", "2048"),
-            *("--model_alias", "emb"),
+            *("--model_alias", "emb", "--n_threads", str(os.cpu_count() or 1)),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
