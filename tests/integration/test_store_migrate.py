@@ -127,7 +127,7 @@ def test_kb_store_migrate_command_copies_and_reports_verification(
     runner = CliRunner()
     out = runner.invoke(
         store_app,
-        ["--to", "server", *common, "--checkpoint", str(tmp_path / "a.json")],
+        ["migrate", "--to", "server", *common, "--checkpoint", str(tmp_path / "a.json")],
         catch_exceptions=False,
     )
     assert out.exit_code == 0, out.output
@@ -135,6 +135,7 @@ def test_kb_store_migrate_command_copies_and_reports_verification(
     back = runner.invoke(
         store_app,
         [
+            "migrate",
             "--to",
             "edge",
             "--edge-path",
