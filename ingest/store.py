@@ -689,6 +689,7 @@ class ServerStore:
         shards: int = 1,
         replicas: int = 1,
         write_consistency: int = 1,
+        read_consistency: str = "1",
         bm25_language: str = "german",
     ) -> None:
         import qdrant_edge as qe
@@ -697,6 +698,12 @@ class ServerStore:
         self._models = models
         self._bm25 = qe.Bm25(qe.Bm25Config(language=bm25_language))
         self.collection = collection
+        # Per query: a number of replicas that must answer, or all/majority/quorum (cluster only).
+        self.read_consistency: int | Any = (
+            int(read_consistency)
+            if read_consistency.isdigit()
+            else models.ReadConsistencyType(read_consistency)
+        )
         if url:
             self._client = QdrantClient(url=url, api_key=api_key, timeout=30)
         elif path:
@@ -770,7 +777,9 @@ class ServerStore:
 
     def search(self, queries: Sequence[StoreQuery], scope: AccessScope) -> list[list[ScoredChunk]]:
         requests = [r for q in queries for r in self._requests(q, scope)]
-        responses = self._client.query_batch_points(self.collection, requests=requests)
+        responses = self._client.query_batch_points(
+            self.collection, requests=requests, consistency=self.read_consistency
+        )
         flat = [
             [ScoredChunk(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
             for response in responses
@@ -853,7 +862,11 @@ def build_store(settings: StoreSettings, dim: int) -> Store:
         return EdgeStore(str(settings.path), dim, bm25_language=settings.bm25_language)
     if settings.backend == "local":
         return ServerStore(
-            dim, path=str(settings.path), collection=settings.collection, bm25_language=settings.bm25_language
+            dim,
+            path=str(settings.path),
+            collection=settings.collection,
+            read_consistency=settings.read_consistency,
+            bm25_language=settings.bm25_language,
         )
     if settings.backend == "server":
         if not settings.url:
@@ -866,6 +879,7 @@ def build_store(settings: StoreSettings, dim: int) -> Store:
             shards=settings.shards,
             replicas=settings.replicas,
             write_consistency=settings.write_consistency,
+            read_consistency=settings.read_consistency,
             bm25_language=settings.bm25_language,
         )
     raise ConfigurationError(f"unknown store backend: {settings.backend}")
@@ -897,3 +911,88 @@ def store_identity(settings: StoreSettings) -> str:
     except FileExistsError:  # another process created it first: use theirs
         return id_file.read_text(encoding="utf-8").strip()
     return new_id
+
+
+# -- raw point transfer (store migration) ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RawPoint:
+    """A point as stored: id, dense vector, BM25 sparse vector (indices, values), payload."""
+
+    point_id: str
+    dense: list[float]
+    sparse: tuple[list[int], list[float]]
+    payload: dict[str, Any]
+
+
+def export_points(store: Store, offset: str | None, limit: int) -> tuple[list[RawPoint], str | None]:
+    """Up to `limit` points in id order from `offset` on, with vectors; and the offset of the next page (None at
+    the end). Unscoped on purpose: this copies a whole store and is reachable only from the operator's CLI."""
+    if isinstance(store, EdgeStore):
+        qe = store._qe
+        edge_records, next_offset = store._shard.scroll(
+            qe.ScrollRequest(
+                offset=uuid.UUID(offset) if offset else None, limit=limit, with_payload=True, with_vector=True
+            )
+        )
+        points = []
+        for e in edge_records:
+            edge_vectors: Any = e.vector
+            points.append(
+                RawPoint(
+                    str(e.id),
+                    list(edge_vectors[DENSE]),
+                    (list(edge_vectors[SPARSE].indices), list(edge_vectors[SPARSE].values)),
+                    dict(e.payload or {}),
+                )
+            )
+    elif isinstance(store, ServerStore):
+        records, next_offset = store._client.scroll(
+            store.collection, limit=limit, offset=offset, with_payload=True, with_vectors=True
+        )
+        points = []
+        for r in records:
+            vectors: Any = r.vector
+            sparse = vectors[SPARSE]
+            points.append(
+                RawPoint(
+                    str(r.id),
+                    list(vectors[DENSE]),
+                    (list(sparse.indices), list(sparse.values)),
+                    dict(r.payload or {}),
+                )
+            )
+    else:
+        raise ConfigurationError(f"cannot export points from a {store.name} store")
+    return points, str(next_offset) if next_offset is not None else None
+
+
+def import_points(store: Store, points: Sequence[RawPoint]) -> None:
+    """Write points exactly as exported (same ids, vectors and payloads): idempotent."""
+    if not points:
+        return
+    if isinstance(store, EdgeStore):
+        qe = store._qe
+        store._shard.update(
+            qe.UpdateOperation.upsert_points(
+                [
+                    qe.Point(p.point_id, {DENSE: p.dense, SPARSE: qe.SparseVector(*p.sparse)}, p.payload)
+                    for p in points
+                ]
+            )
+        )
+    elif isinstance(store, ServerStore):
+        m = store._models
+        store._client.upsert(
+            store.collection,
+            points=[
+                m.PointStruct(
+                    id=p.point_id,
+                    vector={DENSE: p.dense, SPARSE: m.SparseVector(indices=p.sparse[0], values=p.sparse[1])},
+                    payload=p.payload,
+                )
+                for p in points
+            ],
+            wait=True,
+        )
+    else:
+        raise ConfigurationError(f"cannot import points into a {store.name} store")

@@ -19,6 +19,7 @@ from kb_cli.client import Connector, ServiceError, connect
 from kb_cli.models import models_app
 from service.admin_cli import audit_app, tokens_app, users_app
 from service.draft_cli import draft as draft_command
+from service.store_cli import store_app
 
 HELP = "Wissensbasis der Arbeitskreise: ingest, search and cited answers."
 
@@ -32,6 +33,7 @@ def build_app() -> typer.Typer:
     app.add_typer(users_app, name="users")
     app.add_typer(tokens_app, name="tokens")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(store_app, name="store")
     app.command("draft")(draft_command)
     return app
 

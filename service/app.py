@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
+from ingest.domain import AccessScope
 from ingest.embedding import Embedder, build_embedder
 from ingest.parse_worker import IsolatedParser
 from ingest.pipeline import IngestPipeline
@@ -21,6 +22,15 @@ from service.deps import AUTH_RESPONSES, Services, get_principal
 from service.errors import install_error_handlers
 from service.limits import UploadLimitMiddleware
 from service.llm import LLM, build_llm
+from service.metrics import (
+    MeteredEmbedder,
+    MeteredPipeline,
+    Metrics,
+    RequestMetricsMiddleware,
+    build_metrics,
+    configure_logging,
+)
+from service.metrics import router as metrics_router
 from service.prompting import load_prompt
 from service.retrieval import Retriever
 from service.routes import answers, chat, decisions, documents, drafts, health, openai_compat, search, web
@@ -35,14 +45,22 @@ def build_services(
     llm: LLM | None = None,
     llm_factory: Callable[[], LLM] | None = None,
     database: Database | None = None,
+    metrics: Metrics | None = None,
 ) -> Services:
     """Build database, store, embedder, retriever and pipeline; the LLM is built on first use unless given."""
     database = database or open_database(settings.database_url(), echo=settings.database.echo)
     embedder = embedder or build_embedder(settings.embedding)
     store = build_store(settings.store, embedder.dim)
+    if metrics is not None:
+        embedder = MeteredEmbedder(embedder, metrics)
     retriever = Retriever(store, embedder, settings.retrieval)
     # The parse worker (a child process) belongs to the app: `create_app`'s lifespan closes it at shutdown.
-    pipeline = IngestPipeline(store, embedder, settings.ingest, parser=IsolatedParser())
+    parser = IsolatedParser()
+    pipeline = (
+        MeteredPipeline(store, embedder, settings.ingest, metrics, parser=parser)
+        if metrics is not None
+        else IngestPipeline(store, embedder, settings.ingest, parser=parser)
+    )
     template = load_prompt(settings.prompts_dir / settings.answer.prompt_file)
     if llm is not None:
         given = llm
@@ -73,10 +91,17 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     check_bind(settings.auth, settings.server.host)
+    if settings.log.format == "json":
+        configure_logging(settings.log.format, settings.log.level)
+    metrics_token = settings.metrics.token.get_secret_value() if settings.metrics.token else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = build_services(settings, embedder=embedder, llm=llm, llm_factory=llm_factory)
+        metrics = build_metrics(lambda: app.state.services.store.count(AccessScope.everything()))
+        app.state.metrics, app.state.metrics_token = metrics, metrics_token
+        services = build_services(
+            settings, embedder=embedder, llm=llm, llm_factory=llm_factory, metrics=metrics
+        )
         app.state.services = services
         if preload_llm:
             _ = services.llm
@@ -102,6 +127,8 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    if settings.metrics.enabled:
+        app.include_router(metrics_router)
     # Every route that touches documents needs a principal and is audited, including routes added later here.
     for module in (search, answers, documents, decisions, chat, openai_compat, drafts):
         app.include_router(
@@ -111,4 +138,5 @@ def create_app(
     app.include_router(web.router)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(UploadLimitMiddleware, max_file_bytes=settings.server.max_upload_bytes)
+    app.add_middleware(RequestMetricsMiddleware)  # outermost: request id and latency cover everything
     return app

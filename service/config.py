@@ -160,6 +160,21 @@ class AuditSettings(BaseModel):
     )
 
 
+class MetricsSettings(BaseModel):
+    enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+    token: SecretStr | None = Field(
+        None,
+        description="If set, /metrics needs `Authorization: Bearer <token>` (for the Prometheus scraper).",
+    )
+
+
+class LogSettings(BaseModel):
+    format: Literal["text", "json"] = Field(
+        "text", description="text (default) or json: one JSON object per line with the request id."
+    )
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Root log level.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KB_", env_nested_delimiter="__", extra="ignore")
 
@@ -174,6 +189,8 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     auth: AuthSettings = AuthSettings()
     audit: AuditSettings = AuditSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    log: LogSettings = LogSettings()
     token: SecretStr | None = Field(
         None, description="`kb` as a client of a service in token mode: the API token (`KB_TOKEN`)."
     )
