@@ -23,7 +23,17 @@ from service.limits import UploadLimitMiddleware
 from service.llm import LLM, build_llm
 from service.prompting import load_prompt
 from service.retrieval import Retriever
-from service.routes import answers, chat, decisions, documents, health, openai_compat, search, web
+from service.routes import (
+    answers,
+    chat,
+    conversations,
+    decisions,
+    documents,
+    health,
+    openai_compat,
+    search,
+    web,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +113,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     # Every route that touches documents needs a principal and is audited, including routes added later here.
-    for module in (search, answers, documents, decisions, chat, openai_compat):
+    for module in (search, answers, documents, decisions, chat, openai_compat, conversations):
         app.include_router(
             module.router, dependencies=[Depends(audited), Depends(get_principal)], responses=AUTH_RESPONSES
         )
