@@ -32,6 +32,7 @@ from service.routes import (
     health,
     openai_compat,
     search,
+    signin,
     web,
 )
 
@@ -115,10 +116,13 @@ def create_app(
     # Every route that touches documents needs a principal and is audited, including routes added later here.
     for module in (search, answers, documents, decisions, chat, openai_compat, conversations):
         app.include_router(
-            module.router, dependencies=[Depends(audited), Depends(get_principal)], responses=AUTH_RESPONSES
+            module.router,
+            dependencies=[Depends(audited), Depends(get_principal), signin.CSRF_DEPENDENCY],
+            responses=AUTH_RESPONSES,
         )
     # The chat page reads only through the caller's scope (ScopeDep); its static files need no credentials.
     app.include_router(web.router)
+    app.include_router(signin.router)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(UploadLimitMiddleware, max_file_bytes=settings.server.max_upload_bytes)
     return app

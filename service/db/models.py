@@ -132,3 +132,17 @@ class ConversationTurn(Base):
     feedback_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     feedback_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     conversation: Mapped[Conversation] = relationship(back_populates="turns")
+
+
+class WebSession(Base):
+    """A browser sign-in (chat page): only the session id's sha256 is stored; bound to the API token it was
+    opened with, so revoking or expiring that token ends the session too. `csrf` is rendered into the page."""
+
+    __tablename__ = "web_sessions"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_id: Mapped[str] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    token: Mapped[ApiToken] = relationship()

@@ -1,4 +1,4 @@
-"""Conversations of the chat page and their turns (with answer, sources and feedback).
+"""Conversations of the chat page and their turns (with answer, sources and feedback); browser sessions.
 
 Revision ID: 0003_conversations
 Revises: 0001_identity
@@ -50,7 +50,20 @@ def upgrade() -> None:
     )
     op.create_index("ix_conversation_turns_conversation_id", "conversation_turns", ["conversation_id"])
 
+    op.create_table(
+        "web_sessions",
+        sa.Column("id_sha256", sa.String(64), primary_key=True),
+        sa.Column(
+            "token_id", sa.String(32), sa.ForeignKey("api_tokens.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column("csrf", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_web_sessions_token_id", "web_sessions", ["token_id"])
+
 
 def downgrade() -> None:
+    op.drop_table("web_sessions")
     op.drop_table("conversation_turns")
     op.drop_table("conversations")
