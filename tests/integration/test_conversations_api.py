@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from eval.gold import load_questions
 from service.accounts import add_user, create_token
 from service.app import create_app
 from service.config import Settings
@@ -118,5 +120,11 @@ def test_users_see_only_their_own_conversations_and_feedback(corpus_store: Setti
     assert seed["question"] == FIRST and seed["answers"] == [answer["answer"]]
     cited = answer["citations"][0]
     assert [r["doc"] for r in seed["relevant"]] == [cited["doc_id"]]
-    span = seed["relevant"][0]
-    assert 0 <= span["start"] < span["end"]
+    # The seed is a valid gold record: the eval loader reads it and its span is the cited passage.
+    gold_dir = tmp_path / "gold"
+    (gold_dir / cited["doc_id"]).parent.mkdir(parents=True, exist_ok=True)
+    # A doc id names the ingested folder and the file in it: seeds sit next to that folder.
+    shutil.copy(CORPUS.parent / cited["doc_id"], gold_dir / cited["doc_id"])
+    (gold_dir / "seeds.jsonl").write_text(own, encoding="utf-8")
+    [question] = load_questions(gold_dir / "seeds.jsonl")
+    assert question.question == FIRST and "April 2027" in question.relevant[0].text
