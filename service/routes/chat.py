@@ -12,6 +12,7 @@ ignoring `history`, and stores the new turn when the answer is done; the stream 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
@@ -20,16 +21,19 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 
+from ingest.errors import KBError
 from service.answering import AnswerEvent
 from service.chat import NEAR_MISSES_EVENT, QUERY_EVENT, chat_answerer
 from service.condense import Condensed, Turn
 from service.conversations import ConversationStore
 from service.deps import PrincipalDep, ScopeDep, ServicesDep
+from service.errors import error_fields
 from service.routes.answers import _citation as citation_out
 from service.routes.answers import _sse as answer_sse
 from service.routes.answers import answer_out
 from service.schemas import ChatAnswerRequest, ChatAnswerResponse, SearchedQuery
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["chat"])
 TURN_EVENT = "turn"
 
@@ -57,16 +61,26 @@ def _event(kind: str, data: Any) -> str:
 
 
 def chat_sse(events: Iterator[AnswerEvent]) -> Iterator[str]:
-    """`query` and `near_misses` here; every other event exactly as `/v1/answers` sends it."""
-    for event in events:
-        if event.kind == QUERY_EVENT:
-            yield _event(QUERY_EVENT, searched(event.data).model_dump())
-        elif event.kind == TURN_EVENT:
-            yield _event(TURN_EVENT, event.data)
-        elif event.kind == NEAR_MISSES_EVENT:
-            yield _event(NEAR_MISSES_EVENT, [citation_out(s).model_dump() for s in event.data])
-        else:
-            yield from answer_sse(iter([event]))
+    """`query`, `near_misses` and `turn` here; every other event exactly as `/v1/answers` sends it. An error
+    after the stream began (the rewrite, storing the turn) ends it with an `error` event, as there."""
+    try:
+        for event in events:
+            if event.kind == QUERY_EVENT:
+                yield _event(QUERY_EVENT, searched(event.data).model_dump())
+            elif event.kind == TURN_EVENT:
+                yield _event(TURN_EVENT, event.data)
+            elif event.kind == NEAR_MISSES_EVENT:
+                yield _event(NEAR_MISSES_EVENT, [citation_out(s).model_dump() for s in event.data])
+            else:
+                yield from answer_sse(iter([event]))
+    except Exception as exc:
+        if not isinstance(exc, KBError):
+            log.exception("chat stream failed")
+        yield _event("error", error_fields(exc, "/v1/chat/answers"))
+    finally:
+        close = getattr(events, "close", None)
+        if callable(close):
+            close()
 
 
 def storing(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from eval.gold import load_questions
 from service.accounts import add_user, create_token
 from service.app import create_app
 from service.config import Settings
+from service.conversations import ConversationStore
 from service.db import open_database
 from tests.conftest import CORPUS
 from tests.fakes import HashEmbedder, ScriptedLLM
@@ -128,3 +130,42 @@ def test_users_see_only_their_own_conversations_and_feedback(corpus_store: Setti
     (gold_dir / "seeds.jsonl").write_text(own, encoding="utf-8")
     [question] = load_questions(gold_dir / "seeds.jsonl")
     assert question.question == FIRST and "April 2027" in question.relevant[0].text
+
+
+class _DeletingLLM(ScriptedLLM):
+    """The model edge, scripted; while it writes, the user deletes the conversation in another tab."""
+
+    def __init__(self, on_generate: Any, *outputs: Any) -> None:
+        super().__init__(*outputs)
+        self.on_generate = on_generate
+
+    def generate(self, messages: Any, *, schema: Any, max_tokens: int) -> Any:
+        self.on_generate()
+        return super().generate(messages, schema=schema, max_tokens=max_tokens)
+
+
+def test_conversation_deleted_during_the_answer_ends_the_stream_with_an_error_and_stores_nothing(
+    corpus_store: Settings, tmp_path: Path
+) -> None:
+    settings = _fresh_db(corpus_store, tmp_path)
+    conversation: dict[str, str] = {}
+
+    def delete_it() -> None:
+        db = open_database(settings.database_url())
+        try:
+            ConversationStore(db).delete(settings.auth.local_user, conversation["id"])
+        finally:
+            db.close()
+
+    llm = _DeletingLLM(delete_it, FIRST_ANSWER)
+    with TestClient(create_app(settings, embedder=HashEmbedder(), llm=llm)) as client:
+        conversation.update(client.post("/v1/conversations", json={}).json())
+        streamed = client.post(
+            "/v1/chat/answers",
+            json={"question": FIRST, "conversation_id": conversation["id"], "stream": True},
+        )
+        events = _events(streamed.text)
+        assert [k for k, _ in events][-2:] == ["done", "error"]
+        error = events[-1][1]
+        assert isinstance(error, dict) and error["code"] == "conversation_not_found"
+        assert client.get("/v1/conversations").json() == []
