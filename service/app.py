@@ -33,7 +33,19 @@ from service.metrics import (
 from service.metrics import router as metrics_router
 from service.prompting import load_prompt
 from service.retrieval import Retriever
-from service.routes import answers, chat, decisions, documents, drafts, health, openai_compat, search, web
+from service.routes import (
+    answers,
+    chat,
+    conversations,
+    decisions,
+    documents,
+    drafts,
+    health,
+    openai_compat,
+    search,
+    signin,
+    web,
+)
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +142,15 @@ def create_app(
     if settings.metrics.enabled:
         app.include_router(metrics_router)
     # Every route that touches documents needs a principal and is audited, including routes added later here.
-    for module in (search, answers, documents, decisions, chat, openai_compat, drafts):
+    for module in (search, answers, documents, decisions, chat, openai_compat, drafts, conversations):
         app.include_router(
-            module.router, dependencies=[Depends(audited), Depends(get_principal)], responses=AUTH_RESPONSES
+            module.router,
+            dependencies=[Depends(audited), Depends(get_principal), signin.CSRF_DEPENDENCY],
+            responses=AUTH_RESPONSES,
         )
     # The chat page reads only through the caller's scope (ScopeDep); its static files need no credentials.
     app.include_router(web.router)
+    app.include_router(signin.router)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(UploadLimitMiddleware, max_file_bytes=settings.server.max_upload_bytes)
     app.add_middleware(RequestMetricsMiddleware)  # outermost: request id and latency cover everything

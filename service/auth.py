@@ -19,6 +19,7 @@ from service.config import AuthSettings
 from service.db import Database
 from service.principal import Membership, Principal
 from service.ratelimit import RateLimiter
+from service.sessions import session_principal
 
 LOOPBACK_NAMES = frozenset({"localhost"})
 
@@ -56,14 +57,16 @@ class Authenticator:
         if mode == "none":
             return Principal.local_admin(self.settings.local_user)
         if mode == "token":
-            principal = self._from_token(headers.get("authorization"))
+            principal = self._from_token(headers.get("authorization"), headers)
             self.limiter.hit(f"token:{principal.token_id}")
             return principal
         principal = self._from_proxy(headers, client_host)
         self.limiter.hit(f"user:{principal.user}")
         return principal
 
-    def _from_token(self, authorization: str | None) -> Principal:
+    def _from_token(self, authorization: str | None, headers: Mapping[str, str] | None = None) -> Principal:
+        if not authorization and headers and (cookie := session_principal(self.db, headers)) is not None:
+            return cookie  # the chat page's session (service.sessions); CSRF: routes.signin.require_csrf
         if not authorization:
             raise Unauthenticated("Anmeldung erforderlich: Authorization: Bearer <Token> fehlt")
         scheme, _, token = authorization.partition(" ")

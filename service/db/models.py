@@ -109,3 +109,59 @@ class DraftRecord(Base):
     state: Mapped[str] = mapped_column(Text)  # JSON of service.drafting.model.Draft
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Conversation(Base):
+    """A user's chat conversation; `user` is the principal's name (all auth modes have one, not all a users row)."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user: Mapped[str] = mapped_column(String(200), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    turns: Mapped[list[ConversationTurn]] = relationship(
+        back_populates="conversation",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="ConversationTurn.position",
+    )
+
+
+class ConversationTurn(Base):
+    """One question and its verified answer, with the sources it was given (JSON) and the user's feedback."""
+
+    __tablename__ = "conversation_turns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    question: Mapped[str] = mapped_column(Text)
+    searched_query: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    declined_reason: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    sources: Mapped[str] = mapped_column(Text)  # JSON list of CitationOut plus char_start/char_end
+    cited: Mapped[str] = mapped_column(Text)  # JSON list of source numbers
+    timings: Mapped[str] = mapped_column(Text)  # JSON object
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    feedback_helpful: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    feedback_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    feedback_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    conversation: Mapped[Conversation] = relationship(back_populates="turns")
+
+
+class WebSession(Base):
+    """A browser sign-in (chat page): only the session id's sha256 is stored; bound to the API token it was
+    opened with, so revoking or expiring that token ends the session too. `csrf` is rendered into the page."""
+
+    __tablename__ = "web_sessions"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_id: Mapped[str] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    token: Mapped[ApiToken] = relationship()

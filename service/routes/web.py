@@ -10,13 +10,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from ingest.errors import KBError
+from ingest.errors import KBError, Unauthenticated
 from ingest.store import SearchFilters
-from service.deps import ScopeDep, ServicesDep
+from service.deps import ServicesDep, get_principal
+from service.principal import read_scope
 from service.routes.documents import document_out
+from service.sessions import signed_in
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 STATIC_DIR = WEB_DIR / "static"
@@ -50,7 +52,16 @@ def _templates() -> Any:
 
 
 @router.get("/", response_class=HTMLResponse)
-def chat_page(services: ServicesDep, scope: ScopeDep) -> HTMLResponse:
+def chat_page(request: Request, services: ServicesDep) -> Response:
+    """In token mode a browser without a session goes to the sign-in page; an API client gets the 401."""
+    token_mode = services.settings.auth.mode == "token"
+    try:
+        scope = read_scope(get_principal(request, services))
+    except Unauthenticated:
+        if token_mode and "authorization" not in request.headers:
+            return RedirectResponse("/anmelden", status_code=303)
+        raise
+    session = signed_in(services.database, request.headers) if token_mode else None
     documents = [document_out(head) for head in services.store.scroll(scope, SearchFilters(only_heads=True))]
     groups = sorted({d.working_group for d in documents if d.working_group and d.working_group != "None"})
     types = sorted({d.doc_type for d in documents if d.doc_type and d.doc_type != "None"})
@@ -61,6 +72,8 @@ def chat_page(services: ServicesDep, scope: ScopeDep) -> HTMLResponse:
             working_groups=groups,
             doc_types=[(t, DOC_TYPE_LABELS.get(t, t)) for t in types],
             documents=len(documents),
+            signed_in=session is not None,
+            csrf_token=session.csrf if session is not None else "",
         )
     )
     return HTMLResponse(html)

@@ -56,7 +56,8 @@ def test_migrations_create_the_schema_from_empty(tmp_path: Path) -> None:
         with db.engine.connect() as connection:
             assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
             assert (
-                connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002_drafts"
+                connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                == "0003_conversations"
             )
         db.migrate()  # a second start changes nothing
     finally:

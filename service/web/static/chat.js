@@ -1,6 +1,8 @@
 // Chat page: streams answers from POST /v1/chat/answers (server-sent events: query, sources, delta…,
-// near_misses, done, and queue / error when the service sends them). Plain JavaScript, no external code. The conversation lives
-// in this page for now (sent as `history` with every question).
+// near_misses, done, turn, and queue / error when the service sends them). Plain JavaScript, no external code.
+// Conversations are stored on the server (/v1/conversations): the page sends only the conversation id, the
+// server takes the history from the stored turns. The selected conversation is kept in the address (#c=ID),
+// so a reload shows it again. On 401 (token mode without a session) the page goes to the sign-in page.
 "use strict";
 
 const REASONS = {
@@ -10,7 +12,22 @@ const REASONS = {
   model_output_invalid: "Das Modell hat keine auswertbare Antwort geliefert.",
 };
 
-const state = { turns: [], busy: false };
+const state = { conversationId: null, busy: false };
+
+function csrfToken() {
+  return document.querySelector('meta[name="csrf-token"]')?.content || "";
+}
+
+// Every call to the service: JSON, the CSRF token for the session cookie, and 401 → sign-in page.
+async function api(path, options = {}) {
+  const headers = { "Content-Type": "application/json", "X-CSRF-Token": csrfToken(), ...(options.headers || {}) };
+  const response = await fetch(path, { ...options, headers, credentials: "same-origin" });
+  if (response.status === 401) {
+    window.location.href = "/anmelden";
+    throw new Error("Anmeldung erforderlich");
+  }
+  return response;
+}
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -103,7 +120,7 @@ function newTurnView(question) {
   view.appendChild(reply);
   document.getElementById("turns").appendChild(view);
   view.scrollIntoView({ block: "end" });
-  return { view, searched, status, answer, sources };
+  return { view, reply, searched, status, answer, sources };
 }
 
 function showDone(view, result, nearMisses) {
@@ -122,6 +139,36 @@ function showDone(view, result, nearMisses) {
   renderAnswer(view.answer, result.answer, result.sources);
   view.sources.appendChild(sourceList(result.citations, "Quellen", "cited"));
   return result.answer.replace(/\s*\[\d+\]/g, "");
+}
+
+function feedbackView(view, turnId, given) {
+  const box = el("div", "feedback");
+  if (given) {
+    box.appendChild(el("span", "thanks", given.helpful ? "Als hilfreich bewertet" : "Als nicht hilfreich bewertet"));
+    view.reply.appendChild(box);
+    return;
+  }
+  const comment = el("input");
+  comment.type = "text";
+  comment.maxLength = 4000;
+  comment.placeholder = "Kommentar (optional)";
+  comment.setAttribute("aria-label", "Kommentar zur Antwort");
+  const send = async (helpful) => {
+    const response = await api(`/v1/conversations/${state.conversationId}/turns/${turnId}/feedback`, {
+      method: "POST",
+      body: JSON.stringify({ helpful, comment: comment.value.trim() || null }),
+    });
+    box.textContent = "";
+    box.appendChild(el("span", "thanks", response.ok ? "Danke für die Rückmeldung" : await problemText(response)));
+  };
+  const yes = el("button", "secondary fb-yes", "Hilfreich");
+  yes.type = "button";
+  yes.addEventListener("click", () => send(true));
+  const no = el("button", "secondary fb-no", "Nicht hilfreich");
+  no.type = "button";
+  no.addEventListener("click", () => send(false));
+  box.append(yes, no, comment);
+  view.reply.appendChild(box);
 }
 
 async function* serverEvents(response) {
@@ -161,14 +208,18 @@ async function problemText(response) {
 }
 
 async function ask(question) {
+  if (!state.conversationId) {
+    const created = await api("/v1/conversations", { method: "POST", body: "{}" });
+    if (!created.ok) return;
+    selectConversation((await created.json()).id);
+  }
   const view = newTurnView(question);
-  const body = { question, history: state.turns, stream: true, filters: filters() };
-  let answerText = "";
+  const body = { question, conversation_id: state.conversationId, stream: true, filters: filters() };
   let nearMisses = [];
   try {
-    const response = await fetch("/v1/chat/answers", {
+    const response = await api("/v1/chat/answers", {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+      headers: { Accept: "text/event-stream" },
       body: JSON.stringify(body),
     });
     if (!response.ok) {
@@ -194,7 +245,9 @@ async function ask(question) {
       } else if (event.kind === "near_misses") {
         nearMisses = event.data;
       } else if (event.kind === "done") {
-        answerText = showDone(view, event.data, nearMisses);
+        showDone(view, event.data, nearMisses);
+      } else if (event.kind === "turn") {
+        feedbackView(view, event.data.turn_id, null);
       } else if (event.kind === "error") {
         view.status.hidden = false;
         view.status.textContent = `Fehler: ${event.data.detail || event.data.message || event.data.code || ""}`;
@@ -207,7 +260,82 @@ async function ask(question) {
     view.status.classList.add("error");
     return;
   }
-  state.turns.push({ question, answer: answerText });
+  await loadConversations();
+}
+
+function selectConversation(id) {
+  state.conversationId = id;
+  history.replaceState(null, "", id ? `#c=${id}` : "#");
+}
+
+function clearTurns() {
+  document.getElementById("turns").textContent = "";
+  document.getElementById("source-panel").hidden = true;
+}
+
+async function showConversation(id) {
+  const response = await api(`/v1/conversations/${id}`);
+  if (!response.ok) {
+    selectConversation(null);
+    return;
+  }
+  const conversation = await response.json();
+  selectConversation(conversation.id);
+  clearTurns();
+  for (const turn of conversation.turns) {
+    const view = newTurnView(turn.question);
+    if (turn.searched_query && turn.searched_query !== turn.question) {
+      view.searched.hidden = false;
+      view.searched.textContent = `Gesucht: ${turn.searched_query}`;
+      view.searched.classList.add("rewritten");
+    }
+    showDone(view, turn, []);
+    feedbackView(view, turn.id, turn.feedback);
+  }
+  await loadConversations();
+}
+
+async function loadConversations() {
+  const response = await api("/v1/conversations");
+  if (!response.ok) return;
+  const list = document.getElementById("conversation-list");
+  list.textContent = "";
+  for (const conversation of await response.json()) {
+    const item = el("li", conversation.id === state.conversationId ? "active" : "");
+    item.dataset.id = conversation.id;
+    const open = el("button", "conv-open", conversation.title);
+    open.type = "button";
+    open.title = conversation.title;
+    open.addEventListener("click", () => showConversation(conversation.id));
+    const rename = el("button", "conv-action conv-rename", "✎");
+    rename.type = "button";
+    rename.title = "Umbenennen";
+    rename.setAttribute("aria-label", "Umbenennen");
+    rename.addEventListener("click", async () => {
+      const title = window.prompt("Neuer Name der Unterhaltung", conversation.title);
+      if (!title || !title.trim()) return;
+      await api(`/v1/conversations/${conversation.id}`, {
+        method: "PATCH",
+        body: JSON.stringify({ title: title.trim() }),
+      });
+      await loadConversations();
+    });
+    const remove = el("button", "conv-action conv-delete", "🗑");
+    remove.type = "button";
+    remove.title = "Löschen";
+    remove.setAttribute("aria-label", "Löschen");
+    remove.addEventListener("click", async () => {
+      if (!window.confirm(`„${conversation.title}“ löschen?`)) return;
+      await api(`/v1/conversations/${conversation.id}`, { method: "DELETE" });
+      if (state.conversationId === conversation.id) {
+        selectConversation(null);
+        clearTurns();
+      }
+      await loadConversations();
+    });
+    item.append(open, rename, remove);
+    list.appendChild(item);
+  }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -238,10 +366,13 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("sp-close").addEventListener("click", () => {
     document.getElementById("source-panel").hidden = true;
   });
-  document.getElementById("new-chat").addEventListener("click", () => {
-    state.turns = [];
-    document.getElementById("turns").textContent = "";
-    document.getElementById("source-panel").hidden = true;
+  document.getElementById("new-chat").addEventListener("click", async () => {
+    selectConversation(null);
+    clearTurns();
+    await loadConversations();
     input.focus();
   });
+  const selected = /^#c=([0-9a-f]+)$/.exec(window.location.hash);
+  if (selected) showConversation(selected[1]);
+  else loadConversations();
 });
