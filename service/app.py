@@ -46,6 +46,7 @@ from service.routes import (
     signin,
     web,
 )
+from service.schemas import problem_responses
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +143,23 @@ def create_app(
     if settings.metrics.enabled:
         app.include_router(metrics_router)
     # Every route that touches documents needs a principal and is audited, including routes added later here.
-    for module in (search, answers, documents, decisions, chat, openai_compat, drafts, conversations):
+    # The problems each router's routes can answer with, besides 401/429 (the OpenAPI schema says what the
+    # service does; a schemathesis run in the tests holds it to that).
+    problems = {
+        search: (),
+        answers: (503,),
+        documents: (),
+        decisions: (),
+        chat: (404, 503),
+        openai_compat: (404, 503),
+        drafts: (400, 403, 404, 409, 503),
+        conversations: (403, 404),
+    }
+    for module, statuses in problems.items():
         app.include_router(
             module.router,
             dependencies=[Depends(audited), Depends(get_principal), signin.CSRF_DEPENDENCY],
-            responses=AUTH_RESPONSES,
+            responses={**AUTH_RESPONSES, **problem_responses(*statuses)},
         )
     # The chat page reads only through the caller's scope (ScopeDep); its static files need no credentials.
     app.include_router(web.router)

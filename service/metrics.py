@@ -239,7 +239,15 @@ class RequestMetricsMiddleware:
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", summary="Prometheus metrics (text format)", include_in_schema=True)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text format)",
+    response_class=Response,
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}},
+        401: {"description": "A metrics token is set and was not given"},
+    },
+)
 def metrics_endpoint(request: Request) -> Response:
     metrics: Metrics = request.app.state.metrics
     expected: str | None = request.app.state.metrics_token

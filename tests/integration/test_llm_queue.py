@@ -98,6 +98,8 @@ def test_generations_run_one_at_a_time_in_arrival_order() -> None:
     _wait_for(lambda: model.started == [0])
     assert queue.status().running and queue.status().waiting == 2
     for i in range(3):
+        # The next generation is created only once the queue lets its request through.
+        _wait_for(lambda i=i: len(model.gates) > i)
         model.gates[i].set()
         _wait_for(lambda i=i: len(model.finished) == i + 1)
         assert model.started == list(range(i + 1)) or model.started == list(range(i + 2))
