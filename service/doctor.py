@@ -310,10 +310,26 @@ def check_port(settings: Settings) -> Check:
 
 
 def check_tesseract(settings: Settings) -> Check:
+    from ingest.ocr import installed_languages
+
+    ingest = settings.ingest
+    if not ingest.ocr:
+        return Check("tesseract", "INFO", "OCR is turned off (KB_INGEST__OCR=false): scanned PDFs are refused")
     path = shutil.which("tesseract")
     if path is None:
-        return Check("tesseract", "INFO", "not installed (not needed: scanned PDFs without text are refused)")
-    return Check("tesseract", "INFO", f"installed ({path})")
+        return Check("tesseract", "INFO", "not installed: scanned PDFs are refused (apt install tesseract-ocr-deu)")
+    languages = installed_languages(path)
+    wanted = ingest.ocr_language.split("+")
+    missing = [language for language in wanted if language not in languages]
+    if missing:
+        hint = " ".join(f"tesseract-ocr-{language}" for language in missing)
+        return Check(
+            "tesseract",
+            "PROBLEM",
+            f"installed ({path}) but without language data {', '.join(missing)}: scanned PDFs are refused "
+            f"(apt install {hint})",
+        )
+    return Check("tesseract", "OK", f"installed ({path}), OCR language {ingest.ocr_language} available")
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
