@@ -94,7 +94,11 @@ def _render_pgm(page: object) -> bytes:
     finally:
         bitmap.close()
     # One byte per pixel; rows may be padded to the stride.
-    body = buffer if stride == columns else b"".join(buffer[r * stride : r * stride + columns] for r in range(rows))
+    body = (
+        buffer
+        if stride == columns
+        else b"".join(buffer[r * stride : r * stride + columns] for r in range(rows))
+    )
     return f"P5\n{columns} {rows}\n255\n".encode() + body
 
 

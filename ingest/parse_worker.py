@@ -50,7 +50,6 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ingest import errors
 from ingest.domain import ParsedDocument
-from ingest.ocr import OcrOptions
 from ingest.errors import (
     CorruptDocument,
     IngestError,
@@ -59,6 +58,7 @@ from ingest.errors import (
     ParseMemoryLimit,
     ParseTimeout,
 )
+from ingest.ocr import OcrOptions
 from ingest.parsers import parse_bytes
 
 if TYPE_CHECKING:  # pydantic is not needed in the worker process

@@ -145,7 +145,9 @@ def print_hits(console: Console, data: dict[str, Any]) -> None:
     query = str(data.get("query") or "")
     for hit in data["hits"]:
         heading = Text(f"{hit['rank']}. ", style="bold")
-        heading.append_text(_where(hit["doc_id"], hit.get("page_start"), hit.get("page_end"), bool(hit.get("ocr"))))
+        heading.append_text(
+            _where(hit["doc_id"], hit.get("page_start"), hit.get("page_end"), bool(hit.get("ocr")))
+        )
         heading.append(f"  ({hit['score']:.3f})")
         console.print(heading)
         _field(console, "Titel", str(hit.get("title") or ""), wrap=True)

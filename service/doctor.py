@@ -314,10 +314,14 @@ def check_tesseract(settings: Settings) -> Check:
 
     ingest = settings.ingest
     if not ingest.ocr:
-        return Check("tesseract", "INFO", "OCR is turned off (KB_INGEST__OCR=false): scanned PDFs are refused")
+        return Check(
+            "tesseract", "INFO", "OCR is turned off (KB_INGEST__OCR=false): scanned PDFs are refused"
+        )
     path = shutil.which("tesseract")
     if path is None:
-        return Check("tesseract", "INFO", "not installed: scanned PDFs are refused (apt install tesseract-ocr-deu)")
+        return Check(
+            "tesseract", "INFO", "not installed: scanned PDFs are refused (apt install tesseract-ocr-deu)"
+        )
     languages = installed_languages(path)
     wanted = ingest.ocr_language.split("+")
     missing = [language for language in wanted if language not in languages]

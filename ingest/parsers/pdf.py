@@ -18,8 +18,8 @@ from pypdf import PasswordType, PdfReader
 
 from ingest.domain import BlockKind, PageSpan, ParsedDocument
 from ingest.errors import CorruptDocument, EmptyFile, EncryptedDocument, IngestError, NoTextLayer
-from ingest.ocr import OcrOptions, OcrUnavailable, ocr_pages
 from ingest.metadata import clean_title, is_field_line
+from ingest.ocr import OcrOptions, OcrUnavailable, ocr_pages
 from ingest.parsers.outline import DocumentBuilder, Line, is_page_number, normalize, segment_lines
 
 FORMAT = "pdf"
@@ -141,7 +141,9 @@ def _ocr_empty_pages(
         raise
     except Exception as exc:  # pdfium refuses a page pypdf could read
         if len(empty) == len(page_texts):
-            message = f"no page has extractable text and the scan could not be rendered ({type(exc).__name__})"
+            message = (
+                f"no page has extractable text and the scan could not be rendered ({type(exc).__name__})"
+            )
             raise NoTextLayer(message, path=path) from exc
         return page_texts, ()
     texts = [found.get(index, text) for index, text in enumerate(page_texts)]

@@ -33,7 +33,17 @@ SCAN_LINES = (
     "Die Straße wurde am 12.03.2024 gesperrt.",
     "Es wurden 4711 Meter Kabel verlegt.",
 )
-EXPECTED_WORDS = ("Prüfung", "Übergabe", "Straße", "12.03.2024", "gesperrt", "4711", "Meter", "Kabel", "verlegt")
+EXPECTED_WORDS = (
+    "Prüfung",
+    "Übergabe",
+    "Straße",
+    "12.03.2024",
+    "gesperrt",
+    "4711",
+    "Meter",
+    "Kabel",
+    "verlegt",
+)
 TEXT_PAGE_SENTENCE = "Der Arbeitskreis beschließt den Haushaltsplan."
 
 
@@ -121,11 +131,15 @@ def test_ocr_flag_reaches_the_qdrant_edge_payload_only_for_chunks_of_scanned_pag
         store.close()
     [outcome] = report.outcomes
     assert outcome.status is Status.INGESTED, outcome
-    marks = [(p.page_start, p.page_end, p.ocr) for p in (Provenance.from_payload(pt.payload) for pt in points)]
+    marks = [
+        (p.page_start, p.page_end, p.ocr) for p in (Provenance.from_payload(pt.payload) for pt in points)
+    ]
     # A chunk is marked exactly when one of its pages is the scanned page 2.
     assert all(ocr is (page_end == 2) for _, page_end, ocr in marks), marks
     assert any(not ocr for *_, ocr in marks) and any(ocr for *_, ocr in marks), marks
-    assert all(bool(pt.payload.get("ocr")) is (Provenance.from_payload(pt.payload).page_end == 2) for pt in points)
+    assert all(
+        bool(pt.payload.get("ocr")) is (Provenance.from_payload(pt.payload).page_end == 2) for pt in points
+    )
     scanned = next(p for p in points if Provenance.from_payload(p.payload).page_end == 2)
     hit = Hit.from_provenance(
         Provenance.from_payload(scanned.payload),
