@@ -314,26 +314,24 @@ def check_tesseract(settings: Settings) -> Check:
 
     ingest = settings.ingest
     if not ingest.ocr:
-        return Check(
-            "tesseract", "INFO", "OCR is turned off (KB_INGEST__OCR=false): scanned PDFs are refused"
-        )
+        return Check("tesseract", "INFO", "OCR turned off (KB_INGEST__OCR=false): scanned PDFs are refused")
     path = shutil.which("tesseract")
     if path is None:
         return Check(
-            "tesseract", "INFO", "not installed: scanned PDFs are refused (apt install tesseract-ocr-deu)"
+            "tesseract",
+            "INFO",
+            "not installed: scanned PDFs are refused (no_text_layer)",
+            "apt install tesseract-ocr tesseract-ocr-deu",
         )
-    languages = installed_languages(path)
-    wanted = ingest.ocr_language.split("+")
-    missing = [language for language in wanted if language not in languages]
+    missing = [lang for lang in ingest.ocr_language.split("+") if lang not in installed_languages(path)]
     if missing:
-        hint = " ".join(f"tesseract-ocr-{language}" for language in missing)
         return Check(
             "tesseract",
             "PROBLEM",
-            f"installed ({path}) but without language data {', '.join(missing)}: scanned PDFs are refused "
-            f"(apt install {hint})",
+            f"installed ({path}) without language data {', '.join(missing)}: scanned PDFs are refused",
+            "apt install " + " ".join(f"tesseract-ocr-{lang}" for lang in missing),
         )
-    return Check("tesseract", "OK", f"installed ({path}), OCR language {ingest.ocr_language} available")
+    return Check("tesseract", "OK", f"installed ({path}); OCR language {ingest.ocr_language} available")
 
 
 # -- helpers ----------------------------------------------------------------------------------------------

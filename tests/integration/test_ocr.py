@@ -173,3 +173,15 @@ def test_missing_tesseract_leaves_the_scan_failing_with_ocr_unavailable() -> Non
     options = OcrOptions(executable="tesseract-not-installed")
     with pytest.raises(NoTextLayer, match="OCR is unavailable"):
         parse_bytes(_image_pdf(_scan_page(SCAN_LINES)), "scan.pdf", ocr=options)
+
+
+def test_doctor_reports_whether_the_ocr_language_is_installed() -> None:
+    from service.config import Settings
+    from service.doctor import check_tesseract
+
+    settings = Settings()
+    available = check_tesseract(settings)
+    assert available.status == "OK" and "deu" in available.found, available
+    settings.ingest.ocr_language = "xyz"
+    missing = check_tesseract(settings)
+    assert missing.status == "PROBLEM" and "tesseract-ocr-xyz" in (missing.fix or ""), missing
