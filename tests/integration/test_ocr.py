@@ -185,3 +185,36 @@ def test_doctor_reports_whether_the_ocr_language_is_installed() -> None:
     settings.ingest.ocr_language = "xyz"
     missing = check_tesseract(settings)
     assert missing.status == "PROBLEM" and "tesseract-ocr-xyz" in (missing.fix or ""), missing
+
+
+def test_cli_search_and_ask_output_mark_ocr_pages() -> None:
+    from rich.console import Console
+
+    from kb_cli.output import print_answer, print_hits
+
+    hit = {
+        "rank": 1,
+        "doc_id": "scan",
+        "page_start": 2,
+        "page_end": 2,
+        "score": 0.5,
+        "title": "T",
+        "text": "x",
+    }
+    console = Console(record=True, width=120)
+    print_hits(console, {"query": "x", "hits": [{**hit, "ocr": True}, {**hit, "rank": 2, "page_start": 1}]})
+    lines = console.export_text().splitlines()
+    assert "scan, S. 2 (OCR)" in lines[0] and "(OCR)" not in next(
+        line for line in lines if line.startswith("2.")
+    )
+    citation = {"number": 1, "doc_id": "scan", "page_start": 2, "page_end": 2, "title": "T", "ocr": True}
+    answer = {
+        "answer": "A [1]",
+        "declined": False,
+        "citations": [citation],
+        "invalid_markers": [],
+        "unsupported_citations": [],
+    }
+    console = Console(record=True, width=120)
+    print_answer(console, answer)
+    assert "[1] scan, S. 2 (OCR)" in console.export_text()
