@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
+from ingest.ocr import OcrOptions
+
 
 class ChunkingSettings(BaseModel):
     """Chunk sizes are in approximate tokens (characters / 4 for German text with e5's tokenizer)."""
@@ -90,4 +92,18 @@ class IngestSettings(BaseModel):
         ge=0,
         description="Address-space cap of the parse worker in MiB (isolated parsing only); 0 = none.",
     )
+    ocr: bool = Field(
+        True,
+        description="OCR PDF pages without a text layer (scans) with tesseract; false rejects scanned PDFs "
+        "(no_text_layer).",
+    )
+    ocr_language: str = Field(
+        "deu",
+        pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
+        description="tesseract language(s) for OCR, e.g. 'deu' or 'deu+eng' (needs tesseract-ocr-deu etc.).",
+    )
     chunking: ChunkingSettings = ChunkingSettings()
+
+    def ocr_options(self) -> OcrOptions:
+        """What the PDF parser needs of the OCR settings (a plain dataclass: it crosses into the parse worker)."""
+        return OcrOptions(enabled=self.ocr, language=self.ocr_language)

@@ -75,6 +75,7 @@ class ParsedDocument:
     `metadata` holds what the file itself declares (PDF info, DOCX core properties, Markdown front matter).
     `warnings` holds what the parsing library complained about while reading this file (e.g. pypdf's
     "EOF marker not found"), so it reaches the file's outcome instead of the console log.
+    `ocr_pages` holds the numbers of the pages whose text comes from OCR (scanned pages without a text layer).
     """
 
     source_path: str
@@ -84,6 +85,7 @@ class ParsedDocument:
     pages: tuple[PageSpan, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    ocr_pages: tuple[int, ...] = ()
 
     @property
     def page_count(self) -> int:

@@ -56,7 +56,7 @@ class CorruptDocument(IngestError):
 
 
 class NoTextLayer(IngestError):
-    """A scanned PDF: pages but no extractable text. OCR is out of scope."""
+    """A PDF whose pages yield no text, not even after OCR (or with OCR turned off or unavailable)."""
 
     code = "no_text_layer"
 

@@ -14,7 +14,8 @@ given none), a lock serialises concurrent callers (API uploads), and `close()` s
 Protocol: frames of an 8-byte big-endian length and a body, over the child's stdin and stdout. Bodies are UTF-8
 JSON, except the file's bytes, which follow their request as a raw frame:
     child → parent, once after start:  {"type": "ready", "pid": n}
-    parent → child, per file:           {"filename": str, "max_bytes": n}, then the file's bytes
+    parent → child, per file:           {"filename": str, "max_bytes": n, "ocr": bool, "ocr_language": str},
+                                        then the file's bytes
     child → parent, per file:           {"type": "ack"} as soon as the request is read, then
                                         {"type": "ok", "document": <ParsedDocument as JSON>} or
                                         {"type": "error", "error": <error class name>, "message": str}
@@ -57,6 +58,7 @@ from ingest.errors import (
     ParseMemoryLimit,
     ParseTimeout,
 )
+from ingest.ocr import OcrOptions
 from ingest.parsers import parse_bytes
 
 if TYPE_CHECKING:  # pydantic is not needed in the worker process
@@ -86,13 +88,14 @@ def parse_document(
 ) -> ParsedDocument:
     """Parse a file's bytes as `settings` say: in `parser`'s worker process with limits, or in process without."""
     if not settings.parse_isolation:
-        return parse_bytes(data, filename, max_bytes=settings.max_file_bytes)
+        return parse_bytes(data, filename, max_bytes=settings.max_file_bytes, ocr=settings.ocr_options())
     return parser.parse(
         data,
         filename,
         max_bytes=settings.max_file_bytes,
         timeout_s=settings.parse_timeout_s,
         memory_mib=settings.parse_memory_mib,
+        ocr=settings.ocr_options(),
     )
 
 
@@ -109,7 +112,14 @@ class IsolatedParser:
         self._closed = False
 
     def parse(
-        self, data: bytes, filename: str, *, max_bytes: int, timeout_s: float, memory_mib: int
+        self,
+        data: bytes,
+        filename: str,
+        *,
+        max_bytes: int,
+        timeout_s: float,
+        memory_mib: int,
+        ocr: OcrOptions | None = None,
     ) -> ParsedDocument:
         """Raises the typed errors of in-process parsing, and `ParseTimeout`, `ParseMemoryLimit` or
         `ParseCrashed` (all naming `filename`) when the limits are hit or the worker fails."""
@@ -117,7 +127,7 @@ class IsolatedParser:
             for attempt in (1, 2):
                 worker = self._usable_worker(memory_mib, filename)
                 try:
-                    return worker.parse(data, filename, max_bytes, timeout_s)
+                    return worker.parse(data, filename, max_bytes, timeout_s, ocr or OcrOptions())
                 except _WorkerGone:
                     # It died before it read this file (killed while idle, say): not the file's fault, try a new one.
                     if attempt == 2:
@@ -254,11 +264,16 @@ class ParseWorker:
         """Alive and with the requested memory cap."""
         return self.memory_mib == memory_mib and self.alive
 
-    def parse(self, data: bytes, filename: str, max_bytes: int, timeout_s: float) -> ParsedDocument:
+    def parse(
+        self, data: bytes, filename: str, max_bytes: int, timeout_s: float, ocr: OcrOptions | None = None
+    ) -> ParsedDocument:
         from ingest.parse_replies import Ack
 
         deadline = time.monotonic() + timeout_s
-        request = json.dumps({"filename": filename, "max_bytes": max_bytes}).encode()
+        ocr = ocr or OcrOptions()
+        request = json.dumps(
+            {"filename": filename, "max_bytes": max_bytes, "ocr": ocr.enabled, "ocr_language": ocr.language}
+        ).encode()
         try:
             self._send([request, data], deadline)
             ack = self._receive(deadline)
@@ -424,6 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
             request = json.loads(header)
             filename, max_bytes = str(request["filename"]), int(request["max_bytes"])
+            ocr = OcrOptions(bool(request.get("ocr", True)), str(request.get("ocr_language", "deu")))
             data = _read_frame(requests)
             if data is None:
                 return 0
@@ -432,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _write_frame(replies, _encode(_memory_reply(args.memory_mib)))
             return 0
         _write_frame(replies, _encode({"type": "ack"}))
-        reply, fatal = _parse_reply(data, filename, max_bytes, args.memory_mib)
+        reply, fatal = _parse_reply(data, filename, max_bytes, args.memory_mib, ocr)
         del data
         try:
             payload = _encode(reply)
@@ -447,10 +463,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
 
 
-def _parse_reply(data: bytes, filename: str, max_bytes: int, memory_mib: int) -> tuple[Message, bool]:
+def _parse_reply(
+    data: bytes, filename: str, max_bytes: int, memory_mib: int, ocr: OcrOptions
+) -> tuple[Message, bool]:
     """The reply to one request, and whether the worker should end after sending it."""
     try:
-        document = parse_bytes(data, filename, max_bytes=max_bytes)
+        document = parse_bytes(data, filename, max_bytes=max_bytes, ocr=ocr)
         return {"type": "ok", "document": dataclasses.asdict(document)}, False
     except MemoryError:
         return _memory_reply(memory_mib), True

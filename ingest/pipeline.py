@@ -469,6 +469,14 @@ class IngestPipeline:
         return others[0] if others else None
 
 
+def _from_ocr(parsed: ParsedDocument, chunk: Chunk) -> bool:
+    """Whether any page of the chunk was OCR'd."""
+    if not parsed.ocr_pages or chunk.page_start is None:
+        return False
+    last = chunk.page_end if chunk.page_end is not None else chunk.page_start
+    return any(chunk.page_start <= page <= last for page in parsed.ocr_pages)
+
+
 def build_chunks(parsed: ParsedDocument, meta: DocumentMeta, settings: IngestSettings) -> list[Chunk]:
     """Structure (agenda items, legal outline) → chunks → per-chunk extras (legal refs, decisions)."""
     minutes = structure_minutes(parsed) if meta.doc_type is DocType.MINUTES else None
@@ -513,6 +521,8 @@ def build_chunks(parsed: ParsedDocument, meta: DocumentMeta, settings: IngestSet
                 extra["attendees"] = list(records.attendees)
         if chunk.ordinal == 0:
             extra["page_count"] = parsed.page_count or None
+        if _from_ocr(parsed, chunk):
+            extra["ocr"] = True
         enriched.append(replace(chunk, extra=extra))
     return enriched
 

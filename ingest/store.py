@@ -215,6 +215,8 @@ class Provenance:
     working_group: str
     visibility: str
     date: str | None
+    # The passage's text comes (in part) from OCR of a scanned page: shown with the citation, may hold misreadings.
+    ocr: bool = False
 
     @classmethod
     def of(cls, chunk: Chunk) -> Provenance:
@@ -233,6 +235,7 @@ class Provenance:
             working_group=m.working_group,
             visibility=m.visibility.value,
             date=m.date,
+            ocr=bool(chunk.extra.get("ocr")),
         )
 
     def to_payload(self) -> dict[str, Any]:
@@ -258,6 +261,7 @@ class Provenance:
             working_group=_text(payload, "working_group"),
             visibility=_text(payload, "visibility"),
             date=_optional_text(payload, "date"),
+            ocr=payload.get("ocr") in (True, 1),
         )
 
 

@@ -65,11 +65,13 @@ def page_text(page_start: int | None, page_end: int | None = None) -> str:
     return f"S. {page_start}" if page_end in (None, page_start) else f"S. {page_start}–{page_end}"
 
 
-def _where(doc_id: str, page_start: int | None, page_end: int | None) -> Text:
+def _where(doc_id: str, page_start: int | None, page_end: int | None, ocr: bool = False) -> Text:
     where = Text(doc_id, style="cyan")
     pages = page_text(page_start, page_end)
     if pages:
         where.append(f", {pages}")
+    if ocr:  # read by OCR from a scan: the text may hold misreadings
+        where.append(" (OCR)", style="yellow")
     return where
 
 
@@ -143,7 +145,9 @@ def print_hits(console: Console, data: dict[str, Any]) -> None:
     query = str(data.get("query") or "")
     for hit in data["hits"]:
         heading = Text(f"{hit['rank']}. ", style="bold")
-        heading.append_text(_where(hit["doc_id"], hit.get("page_start"), hit.get("page_end")))
+        heading.append_text(
+            _where(hit["doc_id"], hit.get("page_start"), hit.get("page_end"), bool(hit.get("ocr")))
+        )
         heading.append(f"  ({hit['score']:.3f})")
         console.print(heading)
         _field(console, "Titel", str(hit.get("title") or ""), wrap=True)
@@ -166,7 +170,7 @@ def print_answer(console: Console, data: dict[str, Any]) -> None:
         console.print(Text(f"({data['reason']})", style="yellow"))
     for c in data["citations"]:
         line = Text(f"{INDENT}[{c['number']}] ")
-        line.append_text(_where(c["doc_id"], c.get("page_start"), c.get("page_end")))
+        line.append_text(_where(c["doc_id"], c.get("page_start"), c.get("page_end"), bool(c.get("ocr"))))
         section = c.get("section_path") or []
         line.append(f" – {c['title']}" + (f" – {section[-1]}" if section else ""))
         console.print(line)

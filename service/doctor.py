@@ -310,10 +310,28 @@ def check_port(settings: Settings) -> Check:
 
 
 def check_tesseract(settings: Settings) -> Check:
+    from ingest.ocr import installed_languages
+
+    ingest = settings.ingest
+    if not ingest.ocr:
+        return Check("tesseract", "INFO", "OCR turned off (KB_INGEST__OCR=false): scanned PDFs are refused")
     path = shutil.which("tesseract")
     if path is None:
-        return Check("tesseract", "INFO", "not installed (not needed: scanned PDFs without text are refused)")
-    return Check("tesseract", "INFO", f"installed ({path})")
+        return Check(
+            "tesseract",
+            "INFO",
+            "not installed: scanned PDFs are refused (no_text_layer)",
+            "apt install tesseract-ocr tesseract-ocr-deu",
+        )
+    missing = [lang for lang in ingest.ocr_language.split("+") if lang not in installed_languages(path)]
+    if missing:
+        return Check(
+            "tesseract",
+            "PROBLEM",
+            f"installed ({path}) without language data {', '.join(missing)}: scanned PDFs are refused",
+            "apt install " + " ".join(f"tesseract-ocr-{lang}" for lang in missing),
+        )
+    return Check("tesseract", "OK", f"installed ({path}); OCR language {ingest.ocr_language} available")
 
 
 # -- helpers ----------------------------------------------------------------------------------------------

@@ -134,6 +134,9 @@ class PassageOut(FromProvenance):
     page_end: int | None
     section_path: list[str]
     text: str
+    ocr: bool = Field(
+        False, description="The passage was read by OCR from a scanned page (may hold misreadings)."
+    )
 
 
 class Hit(PassageOut):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from ingest.domain import ParsedDocument
 from ingest.errors import EmptyFile, FileTooLarge, IngestError, UnsupportedFormat
+from ingest.ocr import OcrOptions
 from ingest.parsers.docx import parse_docx
 from ingest.parsers.markdown import parse_markdown
 from ingest.parsers.pdf import parse_pdf
@@ -40,10 +41,15 @@ def parse_file(
     return parser(_read(path, max_bytes, shown), shown)
 
 
-def parse_bytes(data: bytes, filename: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedDocument:
-    """Parse an uploaded file's bytes; `filename` chooses the parser and names the document."""
+def parse_bytes(
+    data: bytes, filename: str, *, max_bytes: int = DEFAULT_MAX_BYTES, ocr: OcrOptions | None = None
+) -> ParsedDocument:
+    """Parse an uploaded file's bytes; `filename` chooses the parser and names the document. `ocr` says whether
+    and in which language PDF pages without a text layer are OCR'd (default: German, on)."""
     parser = _parser_for(filename, filename)
     _check_size(len(data), max_bytes, filename)
+    if parser is parse_pdf:
+        return parse_pdf(data, filename, ocr)
     return parser(data, filename)
 
 

@@ -19,6 +19,7 @@ from pypdf import PasswordType, PdfReader
 from ingest.domain import BlockKind, PageSpan, ParsedDocument
 from ingest.errors import CorruptDocument, EmptyFile, EncryptedDocument, IngestError, NoTextLayer
 from ingest.metadata import clean_title, is_field_line
+from ingest.ocr import OcrOptions, OcrUnavailable, ocr_pages
 from ingest.parsers.outline import DocumentBuilder, Line, is_page_number, normalize, segment_lines
 
 FORMAT = "pdf"
@@ -32,11 +33,13 @@ _INFO_KEYS = (("/Title", "title"), ("/Author", "author"), ("/CreationDate", "cre
 _PDF_DATE = re.compile(r"(?:D:)?(\d{4})(\d{2})?(\d{2})?")
 
 
-def parse_pdf(data: bytes, path: str) -> ParsedDocument:
+def parse_pdf(data: bytes, path: str, ocr: OcrOptions | None = None) -> ParsedDocument:
+    """Pages without a text layer are OCR'd as `ocr` says (default: German, on); their numbers are in
+    `ParsedDocument.ocr_pages`."""
     failure: IngestError | None = None
     with library_warnings() as warned:
         try:
-            parsed = _parse(data, path)
+            parsed = _parse(data, path, ocr if ocr is not None else OcrOptions())
         except IngestError as exc:
             failure = exc
     if failure is not None:
@@ -95,13 +98,12 @@ def _add(collected: list[str], message: str) -> None:
         collected.append(text)
 
 
-def _parse(data: bytes, path: str) -> ParsedDocument:
+def _parse(data: bytes, path: str, ocr: OcrOptions) -> ParsedDocument:
     reader = _open(data, path)
     page_texts = _extract_pages(reader, path)
     if not page_texts:
         raise EmptyFile("the PDF has no pages", path=path)
-    if not any(text.strip() for text in page_texts):
-        raise NoTextLayer("no page has extractable text (a scan without OCR?)", path=path)
+    page_texts, ocr_done = _ocr_empty_pages(data, page_texts, ocr, path)
     pages = _drop_headers_and_footers([normalize(text).split("\n") for text in page_texts])
     builder = DocumentBuilder()
     page_starts = _build(builder, pages)
@@ -115,7 +117,39 @@ def _parse(data: bytes, path: str) -> ParsedDocument:
         blocks=builder.blocks(),
         pages=_page_spans(page_starts, len(text)),
         metadata={**_metadata(reader), **_first_line(pages)},
+        ocr_pages=ocr_done,
     )
+
+
+def _ocr_empty_pages(
+    data: bytes, page_texts: list[str], ocr: OcrOptions, path: str
+) -> tuple[list[str], tuple[int, ...]]:
+    """OCR the pages without text; returns all page texts and the (1-based) numbers of the pages OCR gave text.
+
+    A file whose pages yield no text, not even after OCR, fails with `NoTextLayer`. When OCR cannot run, a file
+    with some text keeps its empty pages empty (as before OCR existed) and one without any fails."""
+    empty = [index for index, text in enumerate(page_texts) if not text.strip()]
+    if not empty:
+        return page_texts, ()
+    try:
+        found = ocr_pages(data, empty, ocr)
+    except OcrUnavailable as exc:
+        if len(empty) == len(page_texts):
+            raise NoTextLayer(f"no page has extractable text (a scan?) and {exc}", path=path) from exc
+        return page_texts, ()
+    except IngestError:
+        raise
+    except Exception as exc:  # pdfium refuses a page pypdf could read
+        if len(empty) == len(page_texts):
+            message = (
+                f"no page has extractable text and the scan could not be rendered ({type(exc).__name__})"
+            )
+            raise NoTextLayer(message, path=path) from exc
+        return page_texts, ()
+    texts = [found.get(index, text) for index, text in enumerate(page_texts)]
+    if not any(text.strip() for text in texts):
+        raise NoTextLayer("no page has extractable text, not even after OCR", path=path)
+    return texts, tuple(index + 1 for index in empty if found.get(index, "").strip())
 
 
 def _first_line(pages: Sequence[Sequence[str]]) -> dict[str, str]:

@@ -37,9 +37,11 @@ function el(tag, className, text) {
 }
 
 function pages(source) {
-  if (!source.page_start) return "–";
-  if (!source.page_end || source.page_end === source.page_start) return `S. ${source.page_start}`;
-  return `S. ${source.page_start}–${source.page_end}`;
+  // "(OCR)": the passage was read from a scanned page and may hold misreadings.
+  const ocr = source.ocr ? " (OCR)" : "";
+  if (!source.page_start) return "–" + ocr;
+  if (!source.page_end || source.page_end === source.page_start) return `S. ${source.page_start}${ocr}`;
+  return `S. ${source.page_start}–${source.page_end}${ocr}`;
 }
 
 function openSource(source) {
@@ -66,7 +68,7 @@ function sourceList(sources, heading, className) {
     button.type = "button";
     button.dataset.n = source.number;
     button.appendChild(el("span", "chip", String(source.number)));
-    button.appendChild(document.createTextNode(" " + source.label));
+    button.appendChild(document.createTextNode(" " + source.label + (source.ocr ? " (OCR)" : "")));
     button.addEventListener("click", () => openSource(source));
     item.appendChild(button);
     list.appendChild(item);
