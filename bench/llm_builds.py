@@ -267,7 +267,7 @@ def main() -> None:
     print("\n" + body)
     if not args.no_write:
         write_section(
-            "llm-builds", "(g) llama.cpp builds: portable AVX-512 vs AVX2 (vs native) on this CPU", body
+            "llm-builds", "(l) llama.cpp builds: portable AVX-512 vs AVX2 (vs native) on this CPU", body
         )
 
 
