@@ -149,7 +149,14 @@ def _upload(
             FileOutcome(upload.shown, upload.source.doc_id, Status.FAILED, code=exc.code, message=exc.detail)
         ]
     return [
-        FileOutcome(**{**item, "path": upload.shown, "status": Status(item["status"])})
+        FileOutcome(
+            **{
+                **item,
+                "path": upload.shown,
+                "status": Status(item["status"]),
+                "warnings": tuple(item.get("warnings") or ()),
+            }
+        )
         for item in reply["outcomes"]
     ]
 

@@ -91,6 +91,14 @@ def print_outcomes(console: Console, outcomes: Sequence[FileOutcome]) -> None:
             console.print(
                 Text(f"{INDENT * 2}{reason}", style="red" if o.status is Status.FAILED else "yellow")
             )
+    warned = [o for o in outcomes if o.status is not Status.FAILED and getattr(o, "warnings", None)]
+    if warned:
+        # What the PDF library complained about while reading a file that was still ingested.
+        console.print(Text("files ingested with warnings:", style="bold"))
+        for o in warned:
+            console.print(Text(f"{INDENT}{o.path}"))
+            for warning in o.warnings:
+                console.print(Text(f"{INDENT * 2}{warning}", style="yellow"))
     console.print(Text("ingest summary:", style="bold"))
     for status in Status:
         picked = [o for o in outcomes if o.status is status]

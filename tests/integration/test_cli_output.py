@@ -337,3 +337,19 @@ def test_an_uploaded_sidecar_is_validated_like_a_sidecar_on_disk(tmp_path: Path)
         )
         assert ok["outcomes"][0]["doc_id"] == "notiz-ak-ki"
         assert client.get("/v1/documents")[0]["working_group"] == "AK KI"
+
+
+def test_ingest_lists_the_pdf_warnings_of_a_file_that_was_still_ingested(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "eingang"
+    folder.mkdir()
+    pdf = _minutes_pdf(folder, "beschaedigtes-protokoll-mit-einem-recht-langen-namen.pdf")
+    # A torn EOF marker ("%%E"): pypdf warns and still reads the file.
+    pdf.write_bytes(pdf.read_bytes().rstrip()[:-3])
+    code, out, _ = _run(capsys, _connector(_settings(tmp_path)), "ingest", str(folder))
+    assert code == 0
+    lines = _lines(out)
+    assert "files ingested with warnings:" in lines
+    assert "eingang/beschaedigtes-protokoll-mit-einem-recht-langen-namen.pdf" in lines
+    assert any("EOF marker" in line for line in lines)
