@@ -10,7 +10,7 @@ one-statement case). The model only ever sees local numbers 1..k; the numbers a 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from ingest.domain import ScoredChunk
 from ingest.store import Provenance
 from service import citations
 from service.llm import LLM, GenerationStats
-from service.prompting import PromptTemplate, format_sources, render, source_label
+from service.prompting import PromptTemplate, fit_passages, format_sources, render, source_label
 
 STATEMENTS_KEY = "aussagen"
 TEXT_KEY = "text"
@@ -191,24 +191,6 @@ class SourceBook:
 
     def add(self, entry: BookEntry) -> None:
         self.entries[entry.number] = entry
-
-
-def fit_passages(
-    template: PromptTemplate,
-    variables: Mapping[str, str],
-    hits: Sequence[ScoredChunk],
-    *,
-    budget_tokens: int,
-    count_tokens: Callable[[str], int],
-) -> list[ScoredChunk]:
-    """The longest prefix of `hits` whose rendered prompt stays within the token budget (at least one)."""
-    chosen: list[ScoredChunk] = []
-    for hit in hits:
-        messages = render(template, sources=format_sources([*chosen, hit]), **variables)
-        if count_tokens("\n".join(m["content"] for m in messages)) > budget_tokens and chosen:
-            break
-        chosen.append(hit)
-    return chosen
 
 
 @dataclass(frozen=True)

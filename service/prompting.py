@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,10 +99,25 @@ def fit_sources(
     budget_tokens: int,
     count_tokens: Callable[[str], int],
 ) -> list[ScoredChunk]:
-    """The longest prefix of `hits` whose rendered prompt stays within the token budget (at least one)."""
+    """The longest prefix of `hits` whose rendered answer prompt stays within the token budget (at least one)."""
+    return fit_passages(
+        template, {"question": question}, hits, budget_tokens=budget_tokens, count_tokens=count_tokens
+    )
+
+
+def fit_passages(
+    template: PromptTemplate,
+    variables: Mapping[str, str],
+    hits: Sequence[ScoredChunk],
+    *,
+    budget_tokens: int,
+    count_tokens: Callable[[str], int],
+) -> list[ScoredChunk]:
+    """The longest prefix of `hits` whose prompt, rendered with `variables` and the numbered passages as
+    `sources`, stays within the token budget (at least one)."""
     chosen: list[ScoredChunk] = []
     for hit in hits:
-        messages = render(template, sources=format_sources([*chosen, hit]), question=question)
+        messages = render(template, sources=format_sources([*chosen, hit]), **variables)
         if count_tokens("\n".join(m["content"] for m in messages)) > budget_tokens and chosen:
             break
         chosen.append(hit)
