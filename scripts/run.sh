@@ -30,7 +30,8 @@ echo "Frage: $QUESTION"
 "$BIN/kb" ask "$QUESTION"
 cat <<MSG
 
-The service runs on $URL (OpenAPI docs: $URL/docs). Ask more questions with
+The service runs on $URL — chat in the browser at $URL/ (OpenAPI docs: $URL/docs).
+Ask more questions with
   $BIN/kb ask "Welche Frist gilt für kritische Sicherheitsupdates?"
 or
   curl -s $URL/v1/answers -H 'content-type: application/json' \\

@@ -7,6 +7,7 @@ code takes row locks (`SELECT … FOR UPDATE`) instead; SQLite ignores those.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ class Database:
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
+        # Alembic reports every plugin and step at INFO; a start-up shows a user none of that.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         with self.engine.begin() as connection:
             if self.engine.dialect.name == "postgresql":
                 # Replicas starting together: one migrates, the others wait for it (lock ends with the txn).
