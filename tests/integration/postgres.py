@@ -53,7 +53,8 @@ def postgres_cluster() -> Iterator[str]:
     port = _free_port()
 
     def run(*args: str) -> None:
-        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=120)
+        # The cluster's owner may not be allowed into the working directory (a checkout under /root).
+        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=120, cwd=root)
 
     try:
         run(str(bin_dir / "initdb"), "-D", str(data), "-U", "kb", "-A", "trust", "-E", "UTF8", "--no-sync")
