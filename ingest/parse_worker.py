@@ -31,7 +31,6 @@ those of in-process parsing.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import logging
@@ -49,6 +48,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from ingest import errors
+from ingest.child_process import ask_to_end, kill_and_reap
 from ingest.domain import ParsedDocument
 from ingest.errors import (
     CorruptDocument,
@@ -303,27 +303,14 @@ class ParseWorker:
 
     def close(self) -> None:
         """Ask the worker to end (end of input), kill it if it does not."""
-        if self._proc.poll() is None:
-            try:
-                self._stdin.close()
-                self._proc.wait(timeout=2)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
+        ask_to_end(self._proc, self._stdin, grace_s=2)
         self.kill()
 
     def kill(self) -> int | None:
         """Kill the worker, reap it and close the pipes; its exit status."""
-        if self._proc.poll() is None:
-            self._proc.kill()
-        try:
-            status: int | None = self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # unkillable (stuck in the kernel): leave it, it is cut off
-            status = None
+        status = kill_and_reap(self._proc, (self._stdin, self._stdout))
         for selector in (self._readable, self._writable):
             selector.close()
-        for pipe in (self._stdin, self._stdout):
-            with contextlib.suppress(OSError):
-                pipe.close()
         return status
 
     def _invalid(self, reason: str, filename: str) -> ParseCrashed:

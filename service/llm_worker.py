@@ -43,6 +43,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from ingest.child_process import ask_to_end, kill_and_reap
 from ingest.errors import ModelUnavailable
 from service.llm import Generation, GenerationStats, LLMCrashed, LLMError, LLMTimeout, Message
 
@@ -338,26 +339,13 @@ class _Process:
 
     def close(self) -> None:
         """Ask the worker to end (end of input), kill it if it does not."""
-        if self._proc.poll() is None:
-            try:
-                self._stdin.close()
-                self._proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
+        ask_to_end(self._proc, self._stdin, grace_s=5)
         self.kill()
 
     def kill(self) -> int | None:
         """Kill the worker, reap it and close the pipes; its exit status."""
-        if self._proc.poll() is None:
-            self._proc.kill()
-        try:
-            status: int | None = self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # unkillable (stuck in the kernel): leave it, it is cut off
-            status = None
+        status = kill_and_reap(self._proc, (self._stdin, self._stdout))
         self._selector.close()
-        for pipe in (self._stdin, self._stdout):
-            with contextlib.suppress(OSError):
-                pipe.close()
         return status
 
 
