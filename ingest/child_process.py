@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import subprocess
 from collections.abc import Iterable
 from typing import IO
@@ -30,3 +31,15 @@ def kill_and_reap(proc: subprocess.Popen[bytes], pipes: Iterable[IO[bytes]]) -> 
         with contextlib.suppress(OSError):
             pipe.close()
     return status
+
+
+def describe_exit(status: int | None) -> str:
+    """A process's exit status in words: `killed by signal SIGSEGV`, `exit status 1`."""
+    if status is None:
+        return "it could not be stopped"
+    if status < 0:
+        try:
+            return f"killed by signal {signal.Signals(-status).name}"
+        except ValueError:
+            return f"killed by signal {-status}"
+    return f"exit status {status}"

@@ -48,7 +48,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from ingest import errors
-from ingest.child_process import ask_to_end, kill_and_reap
+from ingest.child_process import ask_to_end, describe_exit, kill_and_reap
 from ingest.domain import ParsedDocument
 from ingest.errors import (
     CorruptDocument,
@@ -235,7 +235,7 @@ class ParseWorker:
         except (_Closed, _Expired):
             status = self.kill()
             raise ParseCrashed(
-                f"the parse worker did not start ({_describe(status)}); see its output in the log",
+                f"the parse worker did not start ({describe_exit(status)}); see its output in the log",
                 path=filename,
             ) from None
         except _Invalid as exc:
@@ -295,7 +295,7 @@ class ParseWorker:
         except _Closed:
             status = self.kill()
             raise ParseCrashed(
-                f"the parse worker ended while parsing ({_describe(status)}); {_HINT}", path=filename
+                f"the parse worker ended while parsing ({describe_exit(status)}); {_HINT}", path=filename
             ) from None
         except _Invalid as exc:
             raise self._invalid(str(exc), filename) from None
@@ -386,17 +386,6 @@ def _error_class(name: str) -> type[IngestError]:
     if isinstance(found, type) and issubclass(found, IngestError):
         return found
     return IngestError
-
-
-def _describe(status: int | None) -> str:
-    if status is None:
-        return "it could not be stopped"
-    if status < 0:
-        try:
-            return f"killed by signal {signal.Signals(-status).name}"
-        except ValueError:
-            return f"killed by signal {-status}"
-    return f"exit status {status}"
 
 
 # -- the worker process -------------------------------------------------------------------------------------

@@ -342,7 +342,7 @@ class _ChildResult:
     stderr: str
 
     def describe(self) -> str:
-        from service.llm_worker import describe_exit
+        from ingest.child_process import describe_exit
 
         if self.status is None:
             return f"no result within {CHILD_TIMEOUT_S:g} s"

@@ -43,7 +43,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ingest.child_process import ask_to_end, kill_and_reap
+from ingest.child_process import ask_to_end, describe_exit, kill_and_reap
 from ingest.errors import ModelUnavailable
 from service.llm import Generation, GenerationStats, LLMCrashed, LLMError, LLMTimeout, Message
 
@@ -347,18 +347,6 @@ class _Process:
         status = kill_and_reap(self._proc, (self._stdin, self._stdout))
         self._selector.close()
         return status
-
-
-def describe_exit(status: int | None) -> str:
-    """A process's exit status in words: `killed by signal SIGSEGV`, `exit status 1`."""
-    if status is None:
-        return "it could not be stopped"
-    if status < 0:
-        try:
-            return f"killed by signal {signal.Signals(-status).name}"
-        except ValueError:
-            return f"killed by signal {-status}"
-    return f"exit status {status}"
 
 
 # -- the worker process -------------------------------------------------------------------------------------
