@@ -75,6 +75,9 @@ class StoreQuery:
     filters: SearchFilters = field(default_factory=SearchFilters)
     rrf_k: int = 60
     bm25_weight: float = 1.0  # weight of the BM25 ranking in the fusion; the dense ranking weighs 1
+    # Exact (brute-force) dense search instead of the HNSW graph: for verifying a copy, where two stores'
+    # approximate graphs may legitimately differ; slow on large stores, never used for users' queries.
+    exact: bool = False
 
 
 class Store(Protocol):
@@ -611,15 +614,20 @@ class EdgeStore:
         flt = self._filter(scope, q.filters)
         dense = qe.Query.Nearest(q.dense.tolist(), using=DENSE) if q.dense is not None else None
         sparse = qe.Query.Nearest(self._bm25.embed_query(q.text), using=SPARSE)
+        params = qe.SearchParams(exact=True) if q.exact else None
         if q.mode is SearchMode.BM25:
             return [qe.QueryRequest(limit=q.limit + TIE_MARGIN, query=sparse, filter=flt, with_payload=True)]
         if dense is None:
             raise ConfigurationError(f"{q.mode} search needs a query vector")
         if q.mode is SearchMode.DENSE:
-            return [qe.QueryRequest(limit=q.limit + TIE_MARGIN, query=dense, filter=flt, with_payload=True)]
+            return [
+                qe.QueryRequest(
+                    limit=q.limit + TIE_MARGIN, query=dense, filter=flt, with_payload=True, params=params
+                )
+            ]
         limit = q.candidates + TIE_MARGIN
         return [
-            qe.QueryRequest(limit=limit, query=dense, filter=flt, with_payload=False),
+            qe.QueryRequest(limit=limit, query=dense, filter=flt, with_payload=False, params=params),
             qe.QueryRequest(limit=limit, query=sparse, filter=flt, with_payload=False),
         ]
 
@@ -807,15 +815,23 @@ class ServerStore:
         if q.dense is None:
             raise ConfigurationError(f"{q.mode} search needs a query vector")
         dense = q.dense.tolist()
+        params = m.SearchParams(exact=True) if q.exact else None
         if q.mode is SearchMode.DENSE:
             return [
                 m.QueryRequest(
-                    query=dense, using=DENSE, filter=flt, limit=q.limit + TIE_MARGIN, with_payload=True
+                    query=dense,
+                    using=DENSE,
+                    filter=flt,
+                    limit=q.limit + TIE_MARGIN,
+                    with_payload=True,
+                    params=params,
                 )
             ]
         limit = q.candidates + TIE_MARGIN
         return [
-            m.QueryRequest(query=dense, using=DENSE, filter=flt, limit=limit, with_payload=False),
+            m.QueryRequest(
+                query=dense, using=DENSE, filter=flt, limit=limit, with_payload=False, params=params
+            ),
             m.QueryRequest(query=sparse, using=SPARSE, filter=flt, limit=limit, with_payload=False),
         ]
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ingest.chunking import embedding_text
@@ -354,3 +355,34 @@ def test_with_payloads_fetches_once_and_drops_vanished_points() -> None:
         [("a", "a.md"), ("k", "k.md")],
         [("a", "a.md")],
     ]
+
+
+def test_exact_dense_search_ranks_by_true_cosine(store: Store) -> None:
+    """`exact=True` (used to verify a migrated copy) is accepted by both stores and ranks every stored passage
+    by its true cosine to the query, the ranking numpy computes from the fixture's own vectors."""
+    ki = _meta("ki.md", "ak-ki", Visibility.INTERNAL)
+    rz = _meta("rz.pdf", "ak-rz", Visibility.CONFIDENTIAL, date="2024-05-01", doc_type=DocType.ORG_REPORT)
+    pub = _meta("pub.pdf", "ak-ki", Visibility.PUBLIC, date="2023-01-10", doc_type=DocType.POSITION_PAPER)
+    chunks = [
+        *_chunks(
+            ki,
+            ["Das Pilotbudget für KI wird auf 320.000 EUR erhöht.", "Die GPU-Ausstattung umfasst 16 GPUs."],
+        ),
+        *_chunks(
+            rz, ["Die Konsolidierung der Rechenzentren spart 4 Mio. EUR.", "Standort Köln wird geschlossen."]
+        ),
+        *_chunks(
+            pub,
+            ["Der Verband fordert die Umsetzung nach § 3 Abs. 2 OZG.", "Portalverbund und OZG-Leistungen."],
+        ),
+    ]
+    passages = EMB.embed_passages([embedding_text(c) for c in chunks])
+    query = EMB.embed_query("Budget der Rechenzentren und GPUs")
+    cosine = passages @ query / (np.linalg.norm(passages, axis=1) * np.linalg.norm(query))
+    true = {c.point_id: float(x) for c, x in zip(chunks, cosine, strict=True)}
+    exact = StoreQuery(query, "", SearchMode.DENSE, limit=6, filters=SearchFilters(), exact=True)
+    hits = store.search([exact], ALL)[0][:6]
+    assert {h.point_id for h in hits} == set(true)
+    assert [h.score for h in hits] == pytest.approx([true[h.point_id] for h in hits], abs=1e-5)
+    # Ranked by the true cosine (ties may come in either order).
+    assert [true[h.point_id] for h in hits] == pytest.approx(sorted(true.values(), reverse=True), abs=1e-5)
