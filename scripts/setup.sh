@@ -33,4 +33,4 @@ fi
 "$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps "$WHEEL_DIR"/llama_cpp_python-*.whl
 # The installed build records its flags, so `kb doctor` can show which build runs.
 cp "$WHEEL_DIR/CMAKE_ARGS" "$VENV/llama_cpp_build_flags.txt"
-"$VENV/bin/python" -m pip install --quiet "llama-cpp-python==$LLAMA_VERSION" -e ".[dev,st,postgres]"
+"$VENV/bin/python" -m pip install --quiet "llama-cpp-python==$LLAMA_VERSION" -e ".[dev,st,postgres,otel]"

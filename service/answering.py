@@ -15,7 +15,7 @@ from typing import Any
 
 from ingest.domain import AccessScope, ScoredChunk
 from ingest.store import Provenance, SearchFilters
-from service import citations
+from service import citations, tracing
 from service.config import AnswerSettings, LLMSettings
 from service.llm import LLM, GenerationStats
 from service.prompting import (
@@ -132,11 +132,22 @@ class Answerer:
         )
         field_stream = AnswerFieldStream(ANSWER_KEY)
         raw_parts: list[str] = []
+        generating = time.perf_counter()
         for delta in generation:
             raw_parts.append(delta)
             text = field_stream.feed(delta)
             if text:
                 yield AnswerEvent("delta", text)
+        stats = generation.stats
+        tracing.record(
+            "llm.generate",
+            generating,
+            time.perf_counter(),
+            sources=len(hits),
+            prompt_tokens=stats.prompt_tokens,
+            completion_tokens=stats.completion_tokens,
+            first_token_s=round(stats.first_token_s or 0.0, 3),
+        )
         result = self._verify(question, "".join(raw_parts), sources)
         result.retrieval_s = retrieval_s
         result.stats = generation.stats

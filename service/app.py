@@ -14,6 +14,7 @@ from ingest.embedding import Embedder, build_embedder
 from ingest.parse_worker import IsolatedParser
 from ingest.pipeline import IngestPipeline
 from ingest.store import build_store
+from service import tracing
 from service.audit import AuditLog, AuditMiddleware, audited
 from service.auth import Authenticator, check_bind
 from service.config import Settings
@@ -47,6 +48,7 @@ from service.routes import (
     web,
 )
 from service.schemas import problem_responses
+from service.tracing import TracingMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +118,14 @@ def create_app(
             settings, embedder=embedder, llm=llm, llm_factory=llm_factory, metrics=metrics
         )
         app.state.services = services
+        tracer = tracing.install(settings.tracing)
         if preload_llm:
             _ = services.llm
         try:
             yield
         finally:
+            if tracer is not None:
+                tracer.shutdown()
             try:
                 services.close_llm()
                 services.pipeline.parser.close()
@@ -166,5 +171,6 @@ def create_app(
     app.include_router(signin.router)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(UploadLimitMiddleware, max_file_bytes=settings.server.max_upload_bytes)
+    app.add_middleware(TracingMiddleware)  # inside the request id, so a span carries it
     app.add_middleware(RequestMetricsMiddleware)  # outermost: request id and latency cover everything
     return app

@@ -168,6 +168,16 @@ class MetricsSettings(BaseModel):
     )
 
 
+class TracingSettings(BaseModel):
+    endpoint: str = Field(
+        "",
+        description="OTLP/HTTP traces endpoint (e.g. http://otel-collector:4318/v1/traces); empty: tracing off.",
+    )
+    service_name: str = Field("kb-service", description="`service.name` of the exported spans.")
+    sample_ratio: float = Field(1.0, ge=0.0, le=1.0, description="Share of requests traced (parent-based).")
+    timeout_s: float = Field(5.0, gt=0, description="Export timeout; a slow collector never blocks requests.")
+
+
 class LogSettings(BaseModel):
     format: Literal["text", "json"] = Field(
         "text", description="text (default) or json: one JSON object per line with the request id."
@@ -190,6 +200,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
+    tracing: TracingSettings = TracingSettings()
     log: LogSettings = LogSettings()
     token: SecretStr | None = Field(
         None, description="`kb` as a client of a service in token mode: the API token (`KB_TOKEN`)."

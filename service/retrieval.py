@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 from ingest.domain import AccessScope, ScoredChunk
 from ingest.embedding import Embedder
 from ingest.store import Provenance, SearchFilters, SearchMode, Store, StoredChunk, StoreQuery
+from service import tracing
 from service.citations import content_terms
 from service.config import RetrievalSettings
 
@@ -39,7 +41,9 @@ class Retriever:
         filters = filters or SearchFilters()
         if filters.as_of:
             filters = replace(filters, revisions=self.revisions_as_of(filters.as_of, scope), as_of=None)
+        started = time.perf_counter()
         dense = self.embedder.embed_query(question) if mode is not SearchMode.BM25 else None
+        embedded = time.perf_counter()
         queries = [
             StoreQuery(
                 dense,
@@ -56,6 +60,9 @@ class Retriever:
             # The best plain cosine is the calibrated signal for "is anything relevant at all"; RRF scores are not.
             queries.append(StoreQuery(dense, question, SearchMode.DENSE, 1, 1, filters))
         results = self.store.search(queries, scope)
+        searched = time.perf_counter()
+        tracing.record("retrieval.embed_query", started, embedded)
+        tracing.record("retrieval.store_search", embedded, searched, mode=str(mode), hits=len(results[0]))
         hits = results[0]
         if mode is SearchMode.DENSE:
             best_dense = hits[0].score if hits else 0.0

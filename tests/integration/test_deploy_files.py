@@ -68,3 +68,27 @@ def test_unknown_variable_is_reported() -> None:
     assert unknown_setting("KB_STORE__SHARDZ") == "shardz"
     assert unknown_setting("KB_NOPE") == "nope"
     assert unknown_setting("KB_STORE__SHARDS") is None
+
+
+def test_compose_builds_the_service_from_a_dockerfile_whose_inputs_exist() -> None:
+    """The `kb` image of compose.yaml is built from deploy/Dockerfile; every file it copies exists, the extras
+    it installs are declared in pyproject.toml, and llama.cpp is compiled with portable flags."""
+    import tomllib
+
+    root = DEPLOY.parent
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    build = compose["services"]["kb"]["build"]
+    dockerfile = (DEPLOY / build["context"] / build["dockerfile"]).resolve()
+    assert dockerfile == DEPLOY / "Dockerfile"
+    text = dockerfile.read_text(encoding="utf-8")
+    instructions = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    copies = [source for line in instructions if line.startswith("COPY ") for source in line.split()[1:-1]]
+    for source in copies:
+        assert (root / source).exists(), source
+    extras = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"
+    ]
+    installed = text.split('pip install --no-cache-dir ".[', 1)[1].split("]", 1)[0].split(",")
+    assert installed and all(extra in extras for extra in installed), installed
+    assert not any("march=native" in line for line in instructions)
+    assert "KB_LLAMA_VARIANT=avx2" in text
