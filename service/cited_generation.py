@@ -204,8 +204,28 @@ class Generated:
     stats: GenerationStats | None
 
 
+@dataclass(frozen=True)
+class Prompted:
+    """A generation's prompt, ready to send: the passages that fitted the budget and the chat messages."""
+
+    fitted: list[ScoredChunk]
+    messages: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the model returned for a `Prompted`."""
+
+    raw: str
+    stats: GenerationStats | None
+
+
 @dataclass
 class CitedGenerator:
+    """`generate` = `prompt` → `complete` (the model call, the only slow step; callers may run several at
+    once against a server that batches) → `check` (verification and numbering into the book, in the caller's
+    order, so the numbers do not depend on which model call finished first)."""
+
     llm: LLM
     template: PromptTemplate
     budget_tokens: int
@@ -221,8 +241,12 @@ class CitedGenerator:
         marks: Mapping[str, str] | None = None,
     ) -> Generated:
         """Offer `hits` (fitted into the budget), generate statements, verify, renumber into `book`."""
+        prompted = self.prompt(hits, variables)
+        return self.check(prompted, self.complete(prompted), book, marks=marks)
+
+    def prompt(self, hits: Sequence[ScoredChunk], variables: Mapping[str, str]) -> Prompted:
         if not hits:
-            return Generated([], [], "", True, None)
+            return Prompted([], [])
         fitted = fit_passages(
             self.template,
             variables,
@@ -230,18 +254,36 @@ class CitedGenerator:
             budget_tokens=self.budget_tokens,
             count_tokens=self.llm.count_tokens,
         )
-        messages = render(self.template, sources=format_sources(fitted), **variables)
+        return Prompted(fitted, render(self.template, sources=format_sources(fitted), **variables))
+
+    def complete(self, prompted: Prompted) -> Reply:
+        if not prompted.fitted:
+            return Reply("", None)
         generation = self.llm.generate(
-            messages, schema=statements_schema(len(fitted)), max_tokens=self.max_tokens
+            prompted.messages, schema=statements_schema(len(prompted.fitted)), max_tokens=self.max_tokens
         )
         raw = generation.text()
+        return Reply(raw, generation.stats)
+
+    def check(
+        self,
+        prompted: Prompted,
+        reply: Reply,
+        book: SourceBook,
+        *,
+        marks: Mapping[str, str] | None = None,
+    ) -> Generated:
+        fitted = prompted.fitted
+        if not fitted:
+            return Generated([], [], "", True, None)
+        raw = reply.raw
         parsed = parse_statements(raw)
         marks = marks or {}
         to_book = {
             local: book.number_of(hit, marks.get(hit.point_id)) for local, hit in enumerate(fitted, start=1)
         }
         if parsed is None:
-            return Generated([], list(to_book.values()), raw, False, generation.stats)
+            return Generated([], list(to_book.values()), raw, False, reply.stats)
         local_checks = check_statements(
             parsed, {n: hit.text for n, hit in enumerate(fitted, start=1)}, min_support=self.min_support
         )
@@ -257,4 +299,4 @@ class CitedGenerator:
             )
             for c in local_checks
         ]
-        return Generated(renumbered, list(to_book.values()), raw, True, generation.stats)
+        return Generated(renumbered, list(to_book.values()), raw, True, reply.stats)

@@ -98,6 +98,15 @@ class DraftSettings(BaseModel):
     max_sources: int = Field(5, ge=1, description="Passages offered to the model per section at most.")
     prompt_budget_tokens: int = Field(1800, ge=200, description="Upper bound of prompt tokens per section.")
     max_tokens: int = Field(400, ge=16, description="Upper bound of generated tokens per section.")
+    parallel_sections: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Sections whose model calls run at once. 1 for the local model (one generation at a "
+        "time; each section then sees what the earlier ones said); more for an OpenAI-compatible server that "
+        "batches requests (sections of one batch do not see each other's statements; duplicates among them "
+        "are still removed).",
+    )
     context_statements: int = Field(8, ge=0, description="Earlier statements shown to the model per section.")
     duplicate_threshold: float = Field(
         0.8,

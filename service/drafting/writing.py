@@ -3,16 +3,18 @@ the draft saved after each section (so a draft whose process died resumes at the
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from ingest.domain import AccessScope
 from ingest.store import Store
 from service import citations
-from service.cited_generation import CitedGenerator, SourceBook, check_statements
+from service.cited_generation import CitedGenerator, Prompted, Reply, SourceBook, check_statements
 from service.config import Settings
 from service.drafting.decisions import decision_statements
 from service.drafting.errors import DraftStateConflict
@@ -31,6 +33,15 @@ class DraftEvent:
 
     kind: str
     data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SectionWork:
+    """A model-written section between its retrieval and its check: the prompt to send and what was asked."""
+
+    prompted: Prompted
+    marks: dict[str, str]
+    asked: list[tuple[str, list[str], bool]]
 
 
 @dataclass(frozen=True)
@@ -167,26 +178,55 @@ class Drafter:
             cfg.answer.min_support,
         )
         book = draft.book()
-        while (index := draft.next_unwritten()) is not None:
-            started = time.perf_counter()
-            section = draft.sections[index]
-            if section.kind == DECISIONS_KIND:
-                self._write_decisions(draft, section, scope, book)
-            else:
-                self._write_section(draft, section, scope, book, generator)
-            section.written = True
-            section.seconds = round(time.perf_counter() - started, 3)
-            section.refresh_note()
-            draft.take_book(book)
-            draft.record["chunks"] = [
-                {"number": s.number, "point_id": s.point_id, "doc_id": s.doc_id, "revision": s.revision}
-                for s in draft.sources
-            ]
-            self.repository.save(draft)
-            yield DraftEvent(
-                "section",
-                {"index": index, "total": len(draft.sections), "section": section.model_dump(mode="json")},
-            )
+        parallel = max(1, cfg.draft.parallel_sections)
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="draft-section") as pool:
+            while batch := self._next_batch(draft, parallel):
+                started = time.perf_counter()
+                # The model calls of a batch run at once (a server batches them); everything else — the
+                # numbering into the book, duplicate removal, saving — runs in section order afterwards.
+                work = {i: self._prepare_section(draft, draft.sections[i], scope, generator) for i in batch}
+                replies = {
+                    i: pool.submit(contextvars.copy_context().run, generator.complete, w.prompted)
+                    for i, w in work.items()
+                    if w is not None and parallel > 1
+                }
+                for index in batch:
+                    section = draft.sections[index]
+                    section_work = work[index]
+                    if section_work is None:
+                        self._write_decisions(draft, section, scope, book)
+                    else:
+                        reply = (
+                            replies[index].result()
+                            if index in replies
+                            else generator.complete(section_work.prompted)
+                        )
+                        self._finish_section(draft, section, section_work, reply, book, generator)
+                    section.written = True
+                    # Time since the previous section was done: in a parallel batch the first one carries
+                    # the batch's model time, the others what was left of theirs.
+                    section.seconds = round(time.perf_counter() - started, 3)
+                    started = time.perf_counter()
+                    section.refresh_note()
+                    draft.take_book(book)
+                    draft.record["chunks"] = [
+                        {
+                            "number": s.number,
+                            "point_id": s.point_id,
+                            "doc_id": s.doc_id,
+                            "revision": s.revision,
+                        }
+                        for s in draft.sources
+                    ]
+                    self.repository.save(draft)
+                    yield DraftEvent(
+                        "section",
+                        {
+                            "index": index,
+                            "total": len(draft.sections),
+                            "section": section.model_dump(mode="json"),
+                        },
+                    )
         draft.status = "draft"
         draft.record["text_sha256"] = draft_text_sha256(draft)
         if draft.record.get("replay_expected"):
@@ -206,14 +246,27 @@ class Drafter:
         section.statements = [s for s in statements if s.supported]
         section.removed = [s for s in statements if not s.supported]
 
-    def _write_section(
-        self,
-        draft: DraftState,
-        section: SectionState,
-        scope: AccessScope,
-        book: SourceBook,
-        generator: CitedGenerator,
-    ) -> None:
+    @staticmethod
+    def _next_batch(draft: DraftState, size: int) -> list[int]:
+        """The next unwritten sections, in order, holding at most `size` model-written ones."""
+        batch: list[int] = []
+        model_sections = 0
+        for i, section in enumerate(draft.sections):
+            if section.written:
+                continue
+            if section.kind != DECISIONS_KIND:
+                if model_sections == size:
+                    break
+                model_sections += 1
+            batch.append(i)
+        return batch
+
+    def _prepare_section(
+        self, draft: DraftState, section: SectionState, scope: AccessScope, generator: CitedGenerator
+    ) -> SectionWork | None:
+        """Retrieval per sub-question and the prompt; None for a decisions section (no model)."""
+        if section.kind == DECISIONS_KIND:
+            return None
         cfg = self.settings.draft
         hits: dict[str, Any] = {}
         marks: dict[str, str] = {}
@@ -229,7 +282,7 @@ class Drafter:
         context = (
             "\n".join(f"- {s}" for s in earlier[-cfg.context_statements :]) if cfg.context_statements else ""
         )
-        generated = generator.generate(
+        prompted = generator.prompt(
             offered,
             {
                 "topic": draft.topic,
@@ -238,9 +291,23 @@ class Drafter:
                 "questions": "\n".join(f"- {q}" for q in section.questions),
                 "context": context or "(noch nichts)",
             },
-            book,
-            marks=marks,
         )
+        return SectionWork(prompted, marks, asked)
+
+    def _finish_section(
+        self,
+        draft: DraftState,
+        section: SectionState,
+        work: SectionWork,
+        reply: Reply,
+        book: SourceBook,
+        generator: CitedGenerator,
+    ) -> None:
+        cfg = self.settings.draft
+        generated = generator.check(work.prompted, reply, book, marks=work.marks)
+        asked = work.asked
+        # Sections finished before this one (in this batch too) count for duplicates.
+        earlier = self._earlier(draft, section)
         section.retrieval = [
             QuestionRetrieval(question=q, point_ids=ids, fallback=fallback) for q, ids, fallback in asked
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from ingest.domain import AccessScope
 from ingest.store import SearchFilters
 from service.app import create_app
 from service.config import Settings
+from service.llm import Generation, GenerationStats
 from tests.conftest import CORPUS
 from tests.fakes import HashEmbedder, ScriptedLLM
 
@@ -309,3 +311,56 @@ def test_two_cited_passages_with_different_budgets_are_flagged(home: Path) -> No
         sachstand = sachstand["sections"][0]
         assert len(sachstand["statements"]) == 2 and all(s["supported"] for s in sachstand["statements"])
         assert any("250000 EUR" in c and "320000 EUR" in c for c in sachstand["conflicts"]), sachstand
+
+
+class _EchoFirstSource:
+    """Model edge: states the first sentence of source [1] of each prompt, citing [1] — a reply that depends
+    only on the prompt, not on the order of calls (calls may come from several threads)."""
+
+    name = "test/echo-first-source"
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return len(text) // 4 + 1
+
+    def generate(self, messages: Any, *, schema: Any, max_tokens: int) -> Generation:
+        with self._lock:
+            self.calls += 1
+        user = messages[-1]["content"]
+        passage = user.split("[1] ", 1)[1].split("\n", 1)[1].split("\n\n", 1)[0]
+        sentence = passage.replace("\n", " ").split(". ", 1)[0].rstrip(".") + "."
+        text = json.dumps({"aussagen": [{"text": sentence, "quellen": [1]}]}, ensure_ascii=False)
+        return Generation(iter([text]), GenerationStats(completion_tokens=1))
+
+
+def test_sections_written_in_parallel_give_the_same_draft_as_one_after_another(home: Path) -> None:
+    drafts, calls = [], []
+    for parallel in (1, 3):
+        settings = _settings(home)
+        settings.draft.parallel_sections = parallel
+        llm = _EchoFirstSource()
+        with TestClient(create_app(settings, embedder=HashEmbedder(), llm=llm)) as c:  # type: ignore[arg-type]
+            response = c.post(
+                "/v1/drafts",
+                json={"topic": TOPIC, "template": "handlungsempfehlung", "working_group": GROUP},
+            )
+            assert response.status_code == 200, response.text
+            drafts.append(response.json())
+            calls.append(llm.calls)
+    assert calls[0] == calls[1] >= 4  # one call per model-written section that found sources
+    sequential, parallel = drafts
+
+    def written(draft: dict[str, Any]) -> list[Any]:
+        return [
+            (s["title"], [(t["text"], t["sources"]) for t in s["statements"]], s["duplicates"])
+            for s in draft["sections"]
+        ]
+
+    assert written(parallel) == written(sequential)
+    assert [(s["number"], s["point_id"]) for s in parallel["sources"]] == [
+        (s["number"], s["point_id"]) for s in sequential["sources"]
+    ]
+    assert any(s["statements"] for s in parallel["sections"])
