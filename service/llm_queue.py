@@ -6,8 +6,10 @@ from the recent generation times). A waiting request can be shown its position (
 `Ticket.wait_turn`); a consumer that goes away (the generation's iterator is closed) gives up its place, or stops
 its running generation — the backend's own iterator is closed, which cancels it in the worker.
 
-`LLMQueue` is itself an `LLM`: code that just generates uses it like the model. A route that must refuse before
-it starts a response (SSE) reserves a `Ticket` first and generates through `ticket.llm`.
+`LLMQueue` is itself an `LLM`: code that just generates uses it like the model (a place per generation). A route
+that must refuse before it starts a response (SSE) reserves a `Ticket` first and generates through `ticket.llm`:
+all of that request's generations (a follow-up's rewrite, then its answer) run in the one place, which holds the
+model from its first generation until the route releases it (service/queued_answers.py).
 
 Every generation passes here, so this is where an optional `QueueObserver` (the composition root's metrics) hears
 the queue length and each finished generation's statistics.
@@ -216,7 +218,8 @@ class _TicketLLM:
         self, messages: Sequence[Message], *, schema: dict[str, Any] | None, max_tokens: int
     ) -> Generation:
         stats = GenerationStats()
-        return Generation(_generate_holding(self._ticket, messages, schema, max_tokens, stats), stats)
+        deltas = _generate_holding(self._ticket, messages, schema, max_tokens, stats, release=False)
+        return Generation(deltas, stats)
 
 
 def _generate_holding(
@@ -225,8 +228,11 @@ def _generate_holding(
     schema: dict[str, Any] | None,
     max_tokens: int,
     stats: GenerationStats,
+    *,
+    release: bool = True,
 ) -> Iterator[str]:
-    """Wait for the ticket's turn, stream the inner generation, release the place whatever happens."""
+    """Wait for the ticket's turn, stream the inner generation; release the place whatever happens — or, with
+    `release=False`, leave that to the ticket's owner (it may generate again in the same place)."""
     try:
         for _ in ticket.wait_turn():
             pass
@@ -243,7 +249,8 @@ def _generate_holding(
             _copy_stats(inner.stats, stats)
             ticket._queue._generation_finished(stats)
     finally:
-        ticket.release()
+        if release:
+            ticket.release()
 
 
 def _copy_stats(source: GenerationStats, target: GenerationStats) -> None:
