@@ -149,3 +149,50 @@ def test_a_chat_stream_for_an_unknown_conversation_is_404_without_taking_a_place
         queue = _queue(client)
     assert response.status_code == 404
     assert queue.status().waiting == 0 and not queue.status().running
+
+
+def test_a_waiting_chat_client_that_goes_away_gives_up_its_place(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+    import uvicorn
+
+    settings = Settings()
+    settings.store.path = tmp_path / "store"
+    settings.retrieval.min_dense_score = 2.0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(settings, embedder=HashEmbedder(), llm=ScriptedLLM(ANSWER))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+
+    def wait_for(condition: Any) -> None:
+        deadline = time.monotonic() + 20
+        while not condition():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.02)
+
+    try:
+        wait_for(lambda: server.started)
+        url = f"http://127.0.0.1:{port}"
+        files = {"files": ("notiz.md", NOTE.encode())}
+        assert httpx.post(f"{url}/v1/documents", files=files, timeout=30).status_code == 200
+        queue: LLMQueue = app.state.services.llm_queue
+        holder = queue.reserve()
+        assert list(holder.wait_turn()) == []  # another request holds the model
+        body = {"question": QUESTION, "stream": True}
+        with httpx.stream("POST", f"{url}/v1/chat/answers", json=body, timeout=30) as response:
+            lines = response.iter_lines()
+            while next(lines) != "event: queue":
+                pass
+            assert queue.status().waiting == 1
+        # The connection is closed while the request waits: its place is given up at the next heartbeat.
+        wait_for(lambda: queue.status().waiting == 0)
+        holder.release()
+        assert not queue.status().running
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
