@@ -236,10 +236,6 @@ class OpenAICompatibleLLM:
         # The name is shown in answers and /healthz: the model, never the server's address.
         self.name = f"openai/{model}"
 
-    @property
-    def breaker(self) -> CircuitBreaker:
-        return self._breaker
-
     def count_tokens(self, text: str) -> int:
         # No tokenizer on this side; German runs at roughly 3.3 characters per token for Qwen-style
         # tokenizers, so this errs on the side of a smaller prompt.
