@@ -24,6 +24,7 @@ from service.errors import install_error_handlers
 from service.limits import UploadLimitMiddleware
 from service.llm import LLM, build_llm
 from service.metrics import (
+    LLMQueueMetrics,
     MeteredEmbedder,
     MeteredPipeline,
     Metrics,
@@ -93,6 +94,7 @@ def build_services(
         Authenticator(settings.auth, database),
         AuditLog(database, settings.audit.query_text),
         llm_owned=llm is None,
+        llm_observer=LLMQueueMetrics(metrics) if metrics is not None else None,
     )
 
 

@@ -14,6 +14,7 @@ from ingest.store import SearchFilters
 from service.answering import Answerer, AnswerEvent, AnswerResult, Source
 from service.condense import CONDENSE_PROMPT, Condensed, Condenser, Turn
 from service.deps import Services
+from service.llm import LLM
 from service.prompting import load_prompt
 
 QUERY_EVENT = "query"
@@ -80,6 +81,7 @@ class ChatAnswerer:
         return ChatOutcome(condensed, result, near)
 
 
-def chat_answerer(services: Services) -> ChatAnswerer:
+def chat_answerer(services: Services, llm: LLM | None = None) -> ChatAnswerer:
+    """With `llm` (a queue ticket's model) both the rewrite and the answer generate in that one place."""
     template = load_prompt(services.settings.prompts_dir / CONDENSE_PROMPT)
-    return ChatAnswerer(services.answerer(), Condenser(services.llm, template))
+    return ChatAnswerer(services.answerer(llm), Condenser(llm or services.llm, template))

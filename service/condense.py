@@ -72,6 +72,11 @@ def needs_rewrite(question: str) -> bool:
     return len(_WORD.findall(question)) <= SHORT_QUESTION_WORDS
 
 
+def rewrites_with_model(question: str, history: Sequence[Turn]) -> bool:
+    """Will `Condenser.condense` ask the model? Only for a follow-up in a conversation."""
+    return bool(history) and needs_rewrite(question.strip())
+
+
 def condense_schema() -> dict[str, Any]:
     return {"type": "object", "properties": {QUERY_KEY: {"type": "string"}}, "required": [QUERY_KEY]}
 
@@ -119,10 +124,9 @@ class Condenser:
 
     def condense(self, question: str, history: Sequence[Turn]) -> Condensed:
         question = question.strip()
-        if not history:
-            return Condensed(question, question, False, "no_history")
-        if not needs_rewrite(question):
-            return Condensed(question, question, False, "standalone")
+        if not rewrites_with_model(question, history):
+            reason = "standalone" if history else "no_history"
+            return Condensed(question, question, False, reason)
         started = time.perf_counter()
         messages = render(self.template, history=format_history(history), question=_one_line(question))
         raw = self.llm.generate(messages, schema=condense_schema(), max_tokens=self.max_tokens).text()

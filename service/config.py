@@ -60,7 +60,36 @@ class LLMSettings(BaseModel):
     base_url: str | None = Field(None, description="openai: base URL, e.g. http://gpu-llm:8000/v1.")
     api_key: SecretStr | None = Field(None, description="openai: API key.")
     api_model: str = Field("default", description="openai: the model name the server expects.")
-    timeout_s: float = Field(120.0, description="openai: request timeout in seconds.")
+    connect_timeout_s: float = Field(
+        5.0, gt=0, description="openai: seconds to wait for the server to accept a connection."
+    )
+    read_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="openai: longest silence of the server in seconds, the wait for the first token (prompt "
+        "evaluation) included.",
+    )
+    retries: int = Field(
+        2,
+        ge=0,
+        description="openai: further attempts when the server refuses, answers 5xx/429 or times out — only "
+        "before the first token; after it a broken stream fails the request (503 `llm_unavailable`).",
+    )
+    retry_backoff_s: float = Field(
+        0.5, ge=0, description="openai: wait before the first retry; doubled for each further one."
+    )
+    retry_backoff_max_s: float = Field(4.0, ge=0, description="openai: longest wait between two attempts.")
+    breaker_failures: int = Field(
+        5,
+        ge=1,
+        description="openai: consecutive failed attempts after which the circuit breaker opens: requests then "
+        "fail at once with 503 `llm_unavailable` without contacting the server.",
+    )
+    breaker_open_s: float = Field(
+        30.0,
+        gt=0,
+        description="openai: seconds the breaker stays open; then one request probes the server.",
+    )
     worker_stall_s: float = Field(
         600.0,
         gt=0,

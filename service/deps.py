@@ -21,7 +21,7 @@ from service.auth import Authenticator
 from service.config import Settings
 from service.db import Database
 from service.llm import LLM
-from service.llm_queue import LLMQueue
+from service.llm_queue import LLMQueue, QueueObserver
 from service.principal import Principal, read_scope, require_write
 from service.prompting import PromptTemplate
 from service.retrieval import Retriever
@@ -42,6 +42,8 @@ class Services:
     ingest_lock: threading.Lock = field(default_factory=threading.Lock)
     # False when the caller handed in a model it keeps using (tests share one): then shutdown leaves it open.
     llm_owned: bool = True
+    # Hears the queue length and every finished generation (the app's metrics), if given.
+    llm_observer: QueueObserver | None = None
     _llm: LLMQueue | None = None
     _llm_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -55,7 +57,10 @@ class Services:
         with self._llm_lock:
             if self._llm is None:
                 self._llm = LLMQueue(
-                    self.llm_factory(), max_queue=self.settings.llm.max_queue, owned=self.llm_owned
+                    self.llm_factory(),
+                    max_queue=self.settings.llm.max_queue,
+                    owned=self.llm_owned,
+                    observer=self.llm_observer,
                 )
             return self._llm
 

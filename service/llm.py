@@ -7,18 +7,30 @@ such as vLLM and llama.cpp's server accept the same), because small models cite 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import httpx
 
 from ingest.errors import ConfigurationError, KBError, ModelUnavailable
 from service.config import LLMSettings
+from service.llm_resilience import (
+    CircuitBreaker,
+    Clock,
+    GiveUp,
+    RetryPolicy,
+    ServerFailure,
+    SystemClock,
+    stream_with_retries,
+)
 from service.model_files import MODELS, default_model_dir, verified_model_path
+
+log = logging.getLogger(__name__)
 
 Message = dict[str, str]
 
@@ -35,6 +47,34 @@ class LLMCrashed(LLMError):
 
     code = "llm_crashed"
     http_status = 503
+
+
+class LLMUnavailable(LLMError):
+    """The remote model server cannot be reached or broke off the answer (after retries, or at once while its
+    circuit breaker is open). Like `llm_crashed`: this request fails, a later one may succeed.
+
+    The message is shown to users: German, without the server's address (that is logged on the server)."""
+
+    code = "llm_unavailable"
+    http_status = 503
+
+    MESSAGES: ClassVar[dict[str, str]] = {
+        "circuit_open": "Das Sprachmodell ist zurzeit nicht erreichbar.",
+        "retries_exhausted": "Das Sprachmodell antwortet nicht.",
+        "stream_broken": "Die Verbindung zum Sprachmodell ist während der Antwort abgebrochen.",
+    }
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    @classmethod
+    def because(cls, reason: str, *, retry_after_s: int) -> LLMUnavailable:
+        wait = "einer Sekunde" if retry_after_s == 1 else f"{retry_after_s} Sekunden"
+        return cls(f"{cls.MESSAGES[reason]} Bitte in {wait} erneut versuchen.", retry_after_s=retry_after_s)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 class LLMTimeout(LLMError):
@@ -160,7 +200,12 @@ class LlamaCppLLM:
 
 
 class OpenAICompatibleLLM:
-    """Any server with an OpenAI-compatible `/v1/chat/completions` (vLLM, llama.cpp server, Ollama)."""
+    """Any server with an OpenAI-compatible `/v1/chat/completions` (vLLM, llama.cpp server, Ollama).
+
+    Until the first token: retried with backoff when the server refuses, answers 5xx or 429, or stays silent
+    longer than the read timeout; behind a circuit breaker that fails fast while the server is down (see
+    service/llm_resilience.py). The user then gets `LLMUnavailable` (503, `Retry-After`), whose message names
+    no host: the base URL is logged on the server only."""
 
     def __init__(
         self,
@@ -170,14 +215,26 @@ class OpenAICompatibleLLM:
         api_key: str | None,
         temperature: float,
         seed: int,
-        timeout_s: float,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        clock: Clock | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
+        # The read timeout bounds every silence, the wait for the first token (prompt evaluation) included.
+        timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s)
+        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
         self._model = model
         self._temperature = temperature
         self._seed = seed
-        self.name = f"openai/{model}@{base_url}"
+        self._clock = clock or SystemClock()
+        self._retry = retry or RetryPolicy()
+        self._breaker = breaker or CircuitBreaker(failures=5, open_s=30.0, clock=self._clock)
+        url = httpx.URL(base_url)
+        self._server = f"{url.host}:{url.port or ''}{url.path}"  # for the log: no user info, no query
+        # The name is shown in answers and /healthz: the model, never the server's address.
+        self.name = f"openai/{model}"
 
     def count_tokens(self, text: str) -> int:
         # No tokenizer on this side; German runs at roughly 3.3 characters per token for Qwen-style
@@ -203,37 +260,68 @@ class OpenAICompatibleLLM:
 
         def run() -> Iterator[str]:
             start = time.perf_counter()
+            deltas = stream_with_retries(
+                lambda: self._attempt(body, stats, start),
+                policy=self._retry,
+                breaker=self._breaker,
+                clock=self._clock,
+                on_failure=self._log_failure,
+            )
             try:
-                with self._client.stream("POST", "/chat/completions", json=body) as response:
-                    if response.status_code >= 400:
-                        response.read()
-                        raise LLMError(f"LLM server answered {response.status_code}: {response.text[:300]}")
-                    for line in response.iter_lines():
-                        if not line.startswith("data:"):
-                            continue
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            break
-                        event = _stream_event(data)
-                        usage = event.get("usage")
-                        if usage:
-                            stats.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-                            stats.completion_tokens = int(usage.get("completion_tokens") or 0)
-                        for choice in event.get("choices") or []:
-                            if choice.get("finish_reason"):
-                                stats.finish_reason = choice["finish_reason"]
-                            delta = (choice.get("delta") or {}).get("content") or ""
-                            if delta:
-                                if stats.first_token_s is None:
-                                    stats.first_token_s = time.perf_counter() - start
-                                if not usage:
-                                    stats.completion_tokens += 1
-                                yield delta
-            except httpx.HTTPError as exc:
-                raise LLMError(f"LLM server unreachable or the connection broke: {exc}") from exc
+                yield from deltas
+            except GiveUp as exc:
+                log.warning(
+                    "LLM server %s unavailable (%s after %d failed attempts; breaker %s)",
+                    self._server,
+                    exc.reason,
+                    exc.attempts,
+                    self._breaker.state,
+                )
+                raise LLMUnavailable.because(exc.reason, retry_after_s=exc.retry_after_s) from None
             stats.total_s = time.perf_counter() - start
 
         return Generation(run(), stats)
+
+    def _log_failure(self, attempt: int, failure: ServerFailure) -> None:
+        log.warning("LLM server %s: attempt %d failed: %s", self._server, attempt, failure)
+
+    def _attempt(self, body: dict[str, Any], stats: GenerationStats, start: float) -> Iterator[str]:
+        """One request to the server: its text deltas. `ServerFailure` when another attempt may help."""
+        try:
+            with self._client.stream("POST", "/chat/completions", json=body) as response:
+                if response.status_code >= 500 or response.status_code == 429:
+                    response.read()
+                    raise ServerFailure(f"answered {response.status_code}: {response.text[:300]}")
+                if response.status_code >= 400:
+                    response.read()
+                    raise LLMError(f"LLM server answered {response.status_code}: {response.text[:300]}")
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    event = _stream_event(data)
+                    usage = event.get("usage")
+                    if usage:
+                        stats.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+                        stats.completion_tokens = int(usage.get("completion_tokens") or 0)
+                    for choice in event.get("choices") or []:
+                        if choice.get("finish_reason"):
+                            stats.finish_reason = choice["finish_reason"]
+                        delta = (choice.get("delta") or {}).get("content") or ""
+                        if delta:
+                            if stats.first_token_s is None:
+                                stats.first_token_s = time.perf_counter() - start
+                            if not usage:
+                                stats.completion_tokens += 1
+                            yield delta
+        except httpx.TransportError as exc:
+            # Refused, reset, timed out, cut mid-stream: worth another attempt while nothing was delivered.
+            raise ServerFailure(f"{type(exc).__name__}: {exc}") from exc
+        except httpx.HTTPError as exc:
+            log.warning("LLM server %s: %s: %s", self._server, type(exc).__name__, exc)
+            raise LLMError("the LLM server's answer could not be read") from exc
 
 
 def _stream_event(data: str) -> dict[str, Any]:
@@ -285,6 +373,11 @@ def build_llm(settings: LLMSettings) -> LLM:
             api_key=settings.api_key.get_secret_value() if settings.api_key else None,
             temperature=settings.temperature,
             seed=settings.seed,
-            timeout_s=settings.timeout_s,
+            connect_timeout_s=settings.connect_timeout_s,
+            read_timeout_s=settings.read_timeout_s,
+            retry=RetryPolicy(settings.retries, settings.retry_backoff_s, settings.retry_backoff_max_s),
+            breaker=CircuitBreaker(
+                failures=settings.breaker_failures, open_s=settings.breaker_open_s, clock=SystemClock()
+            ),
         )
     raise ConfigurationError(f"unknown LLM backend: {settings.backend}")

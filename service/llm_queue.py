@@ -6,8 +6,13 @@ from the recent generation times). A waiting request can be shown its position (
 `Ticket.wait_turn`); a consumer that goes away (the generation's iterator is closed) gives up its place, or stops
 its running generation — the backend's own iterator is closed, which cancels it in the worker.
 
-`LLMQueue` is itself an `LLM`: code that just generates uses it like the model. A route that must refuse before
-it starts a response (SSE) reserves a `Ticket` first and generates through `ticket.llm`.
+`LLMQueue` is itself an `LLM`: code that just generates uses it like the model (a place per generation). A route
+that must refuse before it starts a response (SSE) reserves a `Ticket` first and generates through `ticket.llm`:
+all of that request's generations (a follow-up's rewrite, then its answer) run in the one place, which holds the
+model from its first generation until the route releases it (service/queued_answers.py).
+
+Every generation passes here, so this is where an optional `QueueObserver` (the composition root's metrics) hears
+the queue length and each finished generation's statistics.
 """
 
 from __future__ import annotations
@@ -18,12 +23,18 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from service.llm import LLM, Generation, GenerationStats, LLMBusy, LLMError, Message
 
 # Before any generation has finished, a wait is estimated at this many seconds per request ahead.
 INITIAL_ESTIMATE_S = 10.0
+
+
+class QueueObserver(Protocol):
+    def queue_length(self, waiting: int) -> None: ...
+
+    def generation_finished(self, stats: GenerationStats) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -62,8 +73,11 @@ class Ticket:
 class LLMQueue:
     """An `LLM` that lets one generation at a time reach `inner`, the others wait in order (bounded)."""
 
-    def __init__(self, inner: LLM, *, max_queue: int, owned: bool = True) -> None:
+    def __init__(
+        self, inner: LLM, *, max_queue: int, owned: bool = True, observer: QueueObserver | None = None
+    ) -> None:
         self.inner = inner
+        self.observer = observer
         self.name = inner.name
         self.max_queue = max_queue
         self._owned = owned
@@ -99,6 +113,7 @@ class LLMQueue:
                 )
             ticket = Ticket(self)
             self._waiting.append(ticket)
+            self._observe_length()
             return ticket
 
     def status(self) -> QueueStatus:
@@ -151,6 +166,7 @@ class LLMQueue:
         if first is not ticket:
             return False
         self._waiting.remove(ticket)
+        self._observe_length()
         self._running = ticket
         ticket.holding = True
         self._started_at = time.monotonic()
@@ -170,8 +186,18 @@ class LLMQueue:
                 self._mean_s = (1 - weight) * self._mean_s + weight * elapsed
             elif ticket in self._waiting:
                 self._waiting.remove(ticket)
+                self._observe_length()
             ticket.holding = False
             self._cond.notify_all()
+
+    def _observe_length(self) -> None:
+        """Lock held."""
+        if self.observer is not None:
+            self.observer.queue_length(len(self._waiting))
+
+    def _generation_finished(self, stats: GenerationStats) -> None:
+        if self.observer is not None:
+            self.observer.generation_finished(stats)
 
     def _retry_after_s(self) -> int:
         ahead = len(self._waiting) + (1 if self._running is not None else 0)
@@ -192,7 +218,8 @@ class _TicketLLM:
         self, messages: Sequence[Message], *, schema: dict[str, Any] | None, max_tokens: int
     ) -> Generation:
         stats = GenerationStats()
-        return Generation(_generate_holding(self._ticket, messages, schema, max_tokens, stats), stats)
+        deltas = _generate_holding(self._ticket, messages, schema, max_tokens, stats, release=False)
+        return Generation(deltas, stats)
 
 
 def _generate_holding(
@@ -201,8 +228,11 @@ def _generate_holding(
     schema: dict[str, Any] | None,
     max_tokens: int,
     stats: GenerationStats,
+    *,
+    release: bool = True,
 ) -> Iterator[str]:
-    """Wait for the ticket's turn, stream the inner generation, release the place whatever happens."""
+    """Wait for the ticket's turn, stream the inner generation; release the place whatever happens — or, with
+    `release=False`, leave that to the ticket's owner (it may generate again in the same place)."""
     try:
         for _ in ticket.wait_turn():
             pass
@@ -217,8 +247,10 @@ def _generate_holding(
             if callable(close):
                 close()  # stops the backend's generation when our consumer went away
             _copy_stats(inner.stats, stats)
+            ticket._queue._generation_finished(stats)
     finally:
-        ticket.release()
+        if release:
+            ticket.release()
 
 
 def _copy_stats(source: GenerationStats, target: GenerationStats) -> None:

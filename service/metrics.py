@@ -6,7 +6,8 @@ route *template* (`/v1/documents/{doc_id:path}`, never a document id), outcomes 
 point count — no document content, titles, queries, users or per-group counts.
 
 The LLM layer reports through `llm_queue_length`, `llm_first_token` and `llm_generation` (plain functions taking the
-`Metrics`), so a worker built elsewhere can be wired in by the composition root without importing Prometheus.
+`Metrics`), so a worker built elsewhere can be wired in by the composition root without importing Prometheus; the
+composition root hands `LLMQueueMetrics` to the model's queue, which every generation passes.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ingest.metadata import MetadataOverrides
 from ingest.parse_worker import IsolatedParser
 from ingest.pipeline import FileOutcome, IngestPipeline, IngestReport, ProgressCallback, Uploader
 from ingest.store import Store
+from service.llm import GenerationStats
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _request_id: ContextVar[str | None] = ContextVar("kb_request_id", default=None)
@@ -79,7 +81,7 @@ def build_metrics(store_points: Callable[[], int] | None = None) -> Metrics:
         llm_queue=Gauge("kb_llm_queue_length", "Generation requests waiting for the LLM.", registry=registry),
         llm_ttft=Histogram(
             "kb_llm_time_to_first_token_seconds",
-            "Seconds from accepting a generation request to its first token.",
+            "Seconds from the start of a generation (after its wait in the queue) to its first token.",
             buckets=LATENCY_BUCKETS,
             registry=registry,
         ),
@@ -121,6 +123,22 @@ def llm_generation(metrics: Metrics, tokens: int, seconds: float) -> None:
     """One finished answer: `tokens` generated in `seconds` after the first token."""
     if tokens > 0 and seconds > 0:
         metrics.llm_tokens_per_s.observe(tokens / seconds)
+
+
+class LLMQueueMetrics:
+    """The observer of the model's queue (service.llm_queue.QueueObserver): every generation passes there."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def queue_length(self, waiting: int) -> None:
+        llm_queue_length(self.metrics, waiting)
+
+    def generation_finished(self, stats: GenerationStats) -> None:
+        if stats.first_token_s is None:
+            return  # nothing was generated (failed, or the caller left before the first token)
+        llm_first_token(self.metrics, stats.first_token_s)
+        llm_generation(self.metrics, stats.completion_tokens, stats.total_s - stats.first_token_s)
 
 
 def count_ingest(metrics: Metrics, outcomes: Sequence[FileOutcome]) -> None:

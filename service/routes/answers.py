@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -13,7 +12,7 @@ from service import audit
 from service.answering import AnswerEvent, AnswerResult, Source
 from service.deps import ScopeDep, ServicesDep
 from service.errors import error_fields
-from service.llm_queue import Ticket
+from service.queued_answers import QUEUE_EVENT, open_queued
 from service.schemas import AnswerRequest, AnswerResponse, CitationOut
 from service.streaming import closing_stream, sse_event
 
@@ -54,9 +53,10 @@ def answer_out(result: AnswerResult) -> AnswerResponse:
     )
 
 
-def _sse(events: Iterator[AnswerEvent], ticket: Ticket | None = None) -> Generator[str, None, None]:
-    """The answer as SSE. While the model is busy with others: `queue` events with this request's position.
-    An error after the stream began ends it with an `error` event carrying the problem+json fields."""
+def _sse(events: Iterator[AnswerEvent], instance: str = "/v1/answers") -> Generator[str, None, None]:
+    """The answer as SSE. While the model is busy with others: `queue` events with this request's position
+    (service/queued_answers.py). An error after the stream began ends it with an `error` event carrying the
+    problem+json fields."""
     try:
         for event in events:
             data: Any
@@ -64,22 +64,19 @@ def _sse(events: Iterator[AnswerEvent], ticket: Ticket | None = None) -> Generat
                 data = [_citation(s).model_dump() for s in event.data]
             elif event.kind == "delta":
                 data = {"text": event.data}
+            elif event.kind == QUEUE_EVENT:
+                data = {"position": event.data}
             else:
                 data = answer_out(event.data).model_dump()
             yield sse_event(event.kind, data)
-            if ticket is not None and event.kind == "sources" and event.data:
-                for position in ticket.wait_turn():
-                    yield sse_event("queue", {"position": position})
     except Exception as exc:
         if not isinstance(exc, KBError):
             log.exception("answer stream failed")
-        yield sse_event("error", error_fields(exc, "/v1/answers"))
+        yield sse_event("error", error_fields(exc, instance))
     finally:
         close = getattr(events, "close", None)
         if callable(close):
             close()
-        if ticket is not None:
-            ticket.release()
 
 
 @router.post(
@@ -91,11 +88,9 @@ def _sse(events: Iterator[AnswerEvent], ticket: Ticket | None = None) -> Generat
 def answer(body: AnswerRequest, services: ServicesDep, scope: ScopeDep) -> Any:
     filters = body.filters.to_store()
     if body.stream:
-        # Refuse (429) before the stream begins when the model's queue is full.
-        ticket = services.llm_queue.reserve()
-        answerer = services.answerer(ticket.llm)
-        events = _sse(answerer.stream(body.question, scope, filters), ticket)
-        # A stream that never starts (the client left at once) never runs its `finally`: free the place then.
-        weakref.finalize(events, ticket.release)
-        return StreamingResponse(closing_stream(events), media_type="text/event-stream")
+        # Refuses (429) before the stream begins when the model's queue is full.
+        events = open_queued(
+            services.llm_queue, lambda llm: services.answerer(llm).stream(body.question, scope, filters)
+        )
+        return StreamingResponse(closing_stream(_sse(events)), media_type="text/event-stream")
     return answer_out(services.answerer().answer(body.question, scope, filters))

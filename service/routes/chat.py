@@ -2,7 +2,9 @@
 
 The same events as `/v1/answers` (`sources`, `delta`…, `done`), preceded by `query`: the question that was
 searched (the standalone rewrite of a follow-up); and, when nothing relevant was found, `near_misses` (same
-shape as `sources`) before `done`. The chat page at `/` uses it.
+shape as `sources`) before `done`. While the model serves other requests, `queue` events `{position}` (before
+`query` when a follow-up's rewrite needs the model, else after `sources`); a full queue is a 429 `llm_busy`
+with `Retry-After` before the stream begins. The chat page at `/` uses it.
 
 With `conversation_id` (a stored conversation of the caller) the server takes the history from the stored turns,
 ignoring `history`, and stores the new turn when the answer is done; the stream then ends with a `turn` event
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -24,14 +26,16 @@ from pydantic import Field
 from ingest.errors import KBError
 from service.answering import AnswerEvent
 from service.chat import NEAR_MISSES_EVENT, QUERY_EVENT, chat_answerer
-from service.condense import Condensed, Turn
+from service.condense import Condensed, Turn, rewrites_with_model
 from service.conversations import ConversationStore
 from service.deps import PrincipalDep, ScopeDep, ServicesDep
 from service.errors import error_fields
+from service.queued_answers import open_queued
 from service.routes.answers import _citation as citation_out
 from service.routes.answers import _sse as answer_sse
 from service.routes.answers import answer_out
 from service.schemas import ChatAnswerRequest, ChatAnswerResponse, SearchedQuery
+from service.streaming import closing_stream
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["chat"])
@@ -60,9 +64,10 @@ def _event(kind: str, data: Any) -> str:
     return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def chat_sse(events: Iterator[AnswerEvent]) -> Iterator[str]:
-    """`query`, `near_misses` and `turn` here; every other event exactly as `/v1/answers` sends it. An error
-    after the stream began (the rewrite, storing the turn) ends it with an `error` event, as there."""
+def chat_sse(events: Iterator[AnswerEvent]) -> Generator[str, None, None]:
+    """`query`, `near_misses` and `turn` here; every other event (`queue` included) exactly as `/v1/answers`
+    sends it. An error after the stream began (the rewrite, storing the turn) ends it with an `error` event, as
+    there."""
     try:
         for event in events:
             if event.kind == QUERY_EVENT:
@@ -72,7 +77,7 @@ def chat_sse(events: Iterator[AnswerEvent]) -> Iterator[str]:
             elif event.kind == NEAR_MISSES_EVENT:
                 yield _event(NEAR_MISSES_EVENT, [citation_out(s).model_dump() for s in event.data])
             else:
-                yield from answer_sse(iter([event]))
+                yield from answer_sse(iter([event]), "/v1/chat/answers")
     except Exception as exc:
         if not isinstance(exc, KBError):
             log.exception("chat stream failed")
@@ -113,7 +118,6 @@ def storing(
     responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE with stream=true"}},
 )
 def chat_answer(body: ChatRequest, services: ServicesDep, scope: ScopeDep, principal: PrincipalDep) -> Any:
-    chat = chat_answerer(services)
     conversations = ConversationStore(services.database)
     if body.conversation_id is not None:
         # Raises conversation_not_found (404) before anything streams when it is not the caller's.
@@ -122,11 +126,17 @@ def chat_answer(body: ChatRequest, services: ServicesDep, scope: ScopeDep, princ
         history = [Turn(t.question, t.answer) for t in body.history]
     filters = body.filters.to_store()
     if body.stream:
-        events = chat.stream(body.question, history, scope, filters)
+        # One place in the model's queue for the rewrite and the answer: 429 before the stream when full,
+        # `queue` events while waiting, the place given up when the stream ends or the client goes away.
+        events = open_queued(
+            services.llm_queue,
+            lambda llm: chat_answerer(services, llm).stream(body.question, history, scope, filters),
+            wait_first=rewrites_with_model(body.question, history),
+        )
         if body.conversation_id is not None:
             events = storing(events, conversations, principal.user, body.conversation_id)
-        return StreamingResponse(chat_sse(events), media_type="text/event-stream")
-    outcome = chat.answer(body.question, history, scope, filters)
+        return StreamingResponse(closing_stream(chat_sse(events)), media_type="text/event-stream")
+    outcome = chat_answerer(services).answer(body.question, history, scope, filters)
     turn_id = None
     if body.conversation_id is not None:
         turn_id = conversations.add_turn(

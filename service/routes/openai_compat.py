@@ -24,7 +24,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from fastapi import APIRouter
@@ -34,9 +34,11 @@ from ingest.errors import KBError
 from service.answering import AnswerEvent, AnswerResult, Source
 from service.chat import NEAR_MISSES_EVENT, QUERY_EVENT, chat_answerer
 from service.citations import strip_markers
-from service.condense import Condensed, Turn
+from service.condense import Condensed, Turn, rewrites_with_model
 from service.deps import ScopeDep, ServicesDep
+from service.queued_answers import open_queued
 from service.schemas import ChatCompletionRequest, CitationRef, OpenAIMessage
+from service.streaming import closing_stream
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -204,9 +206,20 @@ def _pieces(text: str) -> Iterator[str]:
         yield piece
 
 
-def stream_completion(events: Iterator[AnswerEvent] | None, fixed_text: str | None = None) -> Iterator[str]:
+def stream_completion(
+    events: Iterator[AnswerEvent] | None, fixed_text: str | None = None
+) -> Generator[str, None, None]:
     """Chunks: the role, the content pieces, a last chunk with finish_reason, usage, `citations` and
     `search_query`, then `data: [DONE]`. A typed error mid-way ends the stream with an `error` object."""
+    try:
+        yield from _completion_chunks(events, fixed_text)
+    finally:
+        close = getattr(events, "close", None)
+        if callable(close):
+            close()  # the client went away: stop the generation, give up the place in the queue
+
+
+def _completion_chunks(events: Iterator[AnswerEvent] | None, fixed_text: str | None) -> Iterator[str]:
     completion_id, created = _completion_id(), int(time.time())
     yield _data(_chunk(completion_id, created, {"role": "assistant", "content": ""}))
     result: AnswerResult | None = None
@@ -262,12 +275,16 @@ def chat_completions(body: ChatCompletionRequest, services: ServicesDep, scope: 
         if body.stream:
             return StreamingResponse(stream_completion(None, reply), media_type="text/event-stream")
         return _completion(reply, [], None, None)
-    chat = chat_answerer(services)
     if body.stream:
-        return StreamingResponse(
-            stream_completion(chat.stream(question, history, scope)), media_type="text/event-stream"
+        # As the chat page: one place in the model's queue (429 before the stream when full); while waiting,
+        # each `queue` event becomes an SSE comment that keeps the connection alive.
+        events = open_queued(
+            services.llm_queue,
+            lambda llm: chat_answerer(services, llm).stream(question, history, scope),
+            wait_first=rewrites_with_model(question, history),
         )
-    outcome = chat.answer(question, history, scope)
+        return StreamingResponse(closing_stream(stream_completion(events)), media_type="text/event-stream")
+    outcome = chat_answerer(services).answer(question, history, scope)
     return _completion(
         completion_text(outcome.result, outcome.near_misses),
         citation_refs(outcome.result),

@@ -98,6 +98,37 @@ def test_llm_metrics_api_feeds_queue_first_token_and_tokens_per_second() -> None
     assert samples[("kb_llm_generated_tokens_per_second_sum", ())] == 25.0
 
 
+def test_a_generation_through_the_app_moves_queue_length_first_token_and_tokens_per_second(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path)
+    settings.retrieval.min_dense_score = 2.0  # the hash embedder is not e5: relevance by term overlap
+    answer = {"antwort": "Das Pilotbudget beträgt 320.000 EUR.", "quellen": [1]}
+    with TestClient(create_app(settings, embedder=HashEmbedder(), llm=ScriptedLLM(answer))) as client:
+        upload = client.post("/v1/documents", files={"files": ("vermerk.md", NOTE.encode())})
+        assert upload.status_code == 200
+        queue = client.app.state.services.llm_queue  # type: ignore[attr-defined]
+        first, second = queue.reserve(), queue.reserve()
+        waiting = _samples(client.get("/metrics").text)
+        first.release()
+        second.release()
+        question = {"question": "Wie hoch ist das Pilotbudget des AK KI?"}
+        response = client.post("/v1/answers", json=question)
+        assert response.status_code == 200 and not response.json()["declined"], response.text
+        with client.stream("POST", "/v1/answers", json={**question, "stream": True}) as streamed:
+            assert "event: done" in streamed.read().decode()
+        text = client.get("/metrics").text
+    after = _samples(text)
+    assert waiting[("kb_llm_queue_length", ())] == 2
+    assert after[("kb_llm_queue_length", ())] == 0
+    assert after[("kb_llm_time_to_first_token_seconds_count", ())] == 2
+    assert after[("kb_llm_time_to_first_token_seconds_sum", ())] > 0
+    assert after[("kb_llm_generated_tokens_per_second_count", ())] == 2
+    assert after[("kb_llm_generated_tokens_per_second_sum", ())] > 0
+    for leak in (SECRET_TITLE, "vermerk", "Pilotbudget", "320.000"):
+        assert leak not in text
+
+
 def test_json_log_lines_carry_the_request_id(tmp_path: Path) -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
