@@ -55,6 +55,13 @@ class LLMSettings(BaseModel):
     max_queue: int = Field(
         8, ge=0, description="Generation requests that may wait for the model; one more gets 429 `llm_busy`."
     )
+    concurrency: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="openai: generations sent to the server at once (vLLM batches them; draft sections and "
+        "concurrent chats then run in parallel). The local model (llama_cpp) always runs one at a time.",
+    )
     n_ctx: int = Field(4096, description="Context window (tokens).")
     n_threads: int | None = Field(None, description="CPU threads for llama.cpp (default: all cores).")
     base_url: str | None = Field(None, description="openai: base URL, e.g. http://gpu-llm:8000/v1.")

@@ -61,6 +61,8 @@ class Services:
                     max_queue=self.settings.llm.max_queue,
                     owned=self.llm_owned,
                     observer=self.llm_observer,
+                    # One llama.cpp context serves one generation at a time; a server may batch.
+                    slots=self.settings.llm.concurrency if self.settings.llm.backend == "openai" else 1,
                 )
             return self._llm
 

@@ -1,6 +1,9 @@
-"""One bounded queue in front of the model: generations run one at a time, in the order they asked.
+"""One bounded queue in front of the model: generations run one at a time (or `slots` at a time), in the order
+they asked.
 
-A local model serves one generation at a time; more requests wait here, first come first served. At most
+A local model serves one generation at a time; more requests wait here, first come first served. An
+OpenAI-compatible server that batches (vLLM) is given `slots` > 1 (`KB_LLM__CONCURRENCY`): that many generations
+reach it at once. At most
 `llm.max_queue` requests may wait; one more fails at once with `LLMBusy` (HTTP 429 with `Retry-After`, estimated
 from the recent generation times). A waiting request can be shown its position (`Ticket.position`,
 `Ticket.wait_turn`); a consumer that goes away (the generation's iterator is closed) gives up its place, or stops
@@ -71,11 +74,21 @@ class Ticket:
 
 
 class LLMQueue:
-    """An `LLM` that lets one generation at a time reach `inner`, the others wait in order (bounded)."""
+    """An `LLM` that lets `slots` generations at a time reach `inner` (one by default), the others wait in
+    order (bounded)."""
 
     def __init__(
-        self, inner: LLM, *, max_queue: int, owned: bool = True, observer: QueueObserver | None = None
+        self,
+        inner: LLM,
+        *,
+        max_queue: int,
+        owned: bool = True,
+        observer: QueueObserver | None = None,
+        slots: int = 1,
     ) -> None:
+        if slots < 1:
+            raise ValueError("an LLM queue needs at least one slot")
+        self.slots = slots
         self.inner = inner
         self.observer = observer
         self.name = inner.name
@@ -83,8 +96,7 @@ class LLMQueue:
         self._owned = owned
         self._cond = threading.Condition()
         self._waiting: deque[Ticket] = deque()
-        self._running: Ticket | None = None
-        self._started_at = 0.0
+        self._running: dict[Ticket, float] = {}  # ticket → when it got the model (monotonic)
         self._mean_s = INITIAL_ESTIMATE_S
         self._finished = 0
 
@@ -106,7 +118,7 @@ class LLMQueue:
     def reserve(self) -> Ticket:
         """A place at the end of the queue; `LLMBusy` when `max_queue` requests already wait."""
         with self._cond:
-            if len(self._waiting) >= self.max_queue and (self._running is not None or self._waiting):
+            if len(self._waiting) >= self.max_queue and (self._full() or self._waiting):
                 raise LLMBusy(
                     f"the language model is busy: {len(self._waiting)} requests are waiting; try again later",
                     retry_after_s=self._retry_after_s(),
@@ -118,7 +130,7 @@ class LLMQueue:
 
     def status(self) -> QueueStatus:
         with self._cond:
-            return QueueStatus(self._running is not None, len(self._waiting), self.max_queue)
+            return QueueStatus(bool(self._running), len(self._waiting), self.max_queue)
 
     def close(self) -> None:
         """Close the model if this queue owns it (the composition root's shutdown)."""
@@ -129,10 +141,10 @@ class LLMQueue:
     # -- used by Ticket ---------------------------------------------------------------------------------
     def _position(self, ticket: Ticket) -> int:
         with self._cond:
-            if ticket is self._running or ticket.released:
+            if ticket in self._running or ticket.released:
                 return 0
             ahead = self._waiting.index(ticket) if ticket in self._waiting else 0
-            return ahead + (1 if self._running is not None else 0)
+            return ahead + (1 if self._full() else 0)
 
     def _wait_turn(self, ticket: Ticket, heartbeat_s: float) -> Iterator[int]:
         with self._cond:
@@ -160,27 +172,29 @@ class LLMQueue:
         """Give the model to `ticket` if it is free and no ticket that asked earlier waits. Lock held.
 
         A ticket reserved but not yet asking (its request still retrieves) does not hold up later ones."""
-        if self._running is not None:
+        if self._full():
             return False
         first = next((t for t in self._waiting if t.asking), None)
         if first is not ticket:
             return False
         self._waiting.remove(ticket)
         self._observe_length()
-        self._running = ticket
+        self._running[ticket] = time.monotonic()
         ticket.holding = True
-        self._started_at = time.monotonic()
         return True
+
+    def _full(self) -> bool:
+        """Every slot holds a generation. Lock held."""
+        return len(self._running) >= self.slots
 
     def _release(self, ticket: Ticket) -> None:
         with self._cond:
             if ticket.released:
                 return
             ticket.released = True
-            if ticket is self._running:
-                self._running = None
+            if ticket in self._running:
+                elapsed = time.monotonic() - self._running.pop(ticket)
                 self._finished += 1
-                elapsed = time.monotonic() - self._started_at
                 # A running mean over the last ~10 generations.
                 weight = max(1.0 / self._finished, 0.1)
                 self._mean_s = (1 - weight) * self._mean_s + weight * elapsed
@@ -200,8 +214,8 @@ class LLMQueue:
             self.observer.generation_finished(stats)
 
     def _retry_after_s(self) -> int:
-        ahead = len(self._waiting) + (1 if self._running is not None else 0)
-        return max(1, math.ceil(self._mean_s * ahead))
+        ahead = len(self._waiting) + (1 if self._full() else 0)
+        return max(1, math.ceil(self._mean_s * ahead / self.slots))
 
 
 class _TicketLLM:

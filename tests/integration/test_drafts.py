@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -321,6 +322,8 @@ class _EchoFirstSource:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.running = 0
+        self.most_at_once = 0
         self._lock = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
@@ -329,6 +332,11 @@ class _EchoFirstSource:
     def generate(self, messages: Any, *, schema: Any, max_tokens: int) -> Generation:
         with self._lock:
             self.calls += 1
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        time.sleep(0.3)  # a server's generation time, so that parallel calls overlap
+        with self._lock:
+            self.running -= 1
         user = messages[-1]["content"]
         passage = user.split("[1] ", 1)[1].split("\n", 1)[1].split("\n\n", 1)[0]
         sentence = passage.replace("\n", " ").split(". ", 1)[0].rstrip(".") + "."
@@ -337,10 +345,14 @@ class _EchoFirstSource:
 
 
 def test_sections_written_in_parallel_give_the_same_draft_as_one_after_another(home: Path) -> None:
-    drafts, calls = [], []
+    """Against a server that batches (backend openai, 3 generations at once) the model calls of three sections
+    overlap; the draft is the same as the one written section by section."""
+    drafts, calls, at_once = [], [], []
     for parallel in (1, 3):
         settings = _settings(home)
         settings.draft.parallel_sections = parallel
+        settings.llm.backend = "openai"
+        settings.llm.concurrency = parallel
         llm = _EchoFirstSource()
         with TestClient(create_app(settings, embedder=HashEmbedder(), llm=llm)) as c:  # type: ignore[arg-type]
             response = c.post(
@@ -350,6 +362,8 @@ def test_sections_written_in_parallel_give_the_same_draft_as_one_after_another(h
             assert response.status_code == 200, response.text
             drafts.append(response.json())
             calls.append(llm.calls)
+            at_once.append(llm.most_at_once)
+    assert at_once == [1, 3]
     assert calls[0] == calls[1] >= 4  # one call per model-written section that found sources
     sequential, parallel = drafts
 

@@ -109,6 +109,30 @@ def test_generations_run_one_at_a_time_in_arrival_order() -> None:
     assert queue.status().waiting == 0 and not queue.status().running
 
 
+def test_a_queue_with_two_slots_runs_two_generations_at_once_and_the_third_waits() -> None:
+    model = GatedLLM()
+    queue = LLMQueue(model, max_queue=4, slots=2)
+    results: list[list[object]] = [[], [], []]
+    threads = []
+    for i in range(3):
+        threads.append(_consume(queue, results[i]))
+        _wait_for(lambda i=i: len(model.gates) >= min(i + 1, 2))
+    _wait_for(lambda: sorted(model.started) == [0, 1])
+    assert queue.status().waiting == 1
+    third = queue.reserve()
+    assert third.position() == 2  # one waits before it, and both slots are taken
+    third.release()
+    model.gates[1].set()  # the second finishes first: its slot goes to the waiting one
+    _wait_for(lambda: len(model.gates) == 3)
+    _wait_for(lambda: 2 in model.started)
+    assert model.finished == [1]
+    model.free.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert sorted(model.finished) == [0, 1, 2] and all(r == [ANSWER] for r in results)
+    assert queue.status().waiting == 0 and not queue.status().running
+
+
 def test_a_full_queue_refuses_at_once_with_llm_busy_and_a_retry_after() -> None:
     queue = LLMQueue(GatedLLM(), max_queue=1)
     running = queue.reserve()
