@@ -224,10 +224,11 @@ _FILE_HEADERS: dict[str, Any] = {
     "`X-Content-Type-Options: nosniff`; text formats carry `Content-Security-Policy: sandbox` (nothing in "
     "them runs). A document you may not read answers 404 `document_not_found`, the same as a missing one; a "
     "readable document whose original is not kept (ingested before originals were kept) 404 "
-    "`original_not_kept` — ingesting the file again keeps it. HEAD answers the same without the body (the chat "
-    "page asks it before it offers „Dokument öffnen“).",
+    "`original_not_kept` — ingesting the file again keeps it. Byte ranges (`Range: bytes=0-0`) are served "
+    "as 206: the chat page asks for one byte before it offers „Dokument öffnen“.",
     responses={
         200: {"description": "The original file", "content": _FILE_CONTENT, "headers": _FILE_HEADERS},
+        206: {"description": "The requested byte range of it (`Range` header)", "content": _FILE_CONTENT},
         **problem_responses(404, 422),
     },
 )
@@ -263,16 +264,6 @@ def get_original(
         services.originals.path_of(provenance.revision), media_type=sent.media_type, headers=sent.headers
     )
 
-
-# HEAD: the same checks and headers without the body; left out of the schema (a second operation of one path
-# with an empty body on every answer), documented in the GET's description.
-router.add_api_route(
-    "/{doc_id:path}/original",
-    get_original,
-    methods=["HEAD"],
-    response_class=FileResponse,
-    include_in_schema=False,
-)
 
 
 @router.get(
