@@ -254,16 +254,17 @@ def get_original(
     head = max(heads, key=lambda h: (StoredChunk.of(h).is_current, StoredChunk.of(h).ingested_at or ""))
     audit.note(hits=[head])
     provenance = StoredChunk.of(head).provenance
-    if not services.originals.has(provenance.revision):
+    try:
+        # Looked at here, not by the response: a file missing now is a typed 404, never an error naming its path.
+        path = services.originals.path_of(provenance.revision)
+        stat = path.stat()
+    except (FileNotFoundError, ValueError):  # ValueError: a stored revision that is no sha256 names no file
         raise OriginalNotKept(
             f"the original file of {doc_id!r} is not kept (ingested before originals were kept); "
             "ingest the file again to keep it"
-        )
+        ) from None
     sent = download(provenance.source_path, doc_id)
-    return FileResponse(
-        services.originals.path_of(provenance.revision), media_type=sent.media_type, headers=sent.headers
-    )
-
+    return FileResponse(path, media_type=sent.media_type, headers=sent.headers, stat_result=stat)
 
 
 @router.get(
