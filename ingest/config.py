@@ -67,6 +67,13 @@ class StoreSettings(BaseModel):
         "quorum.",
     )
     bm25_language: str = Field("german", description="Language of the BM25 tokenizer, stemmer and stopwords.")
+    originals_path: Path | None = Field(
+        None,
+        description="Directory of the kept original files (content-addressed by sha256, served by "
+        "`GET /v1/documents/{doc_id}/original`). Default: a folder `originals` next to the store directory "
+        "(data/originals with the default store path), also for backend=server; replicas need it on a "
+        "shared file system.",
+    )
 
     @field_validator("read_consistency")
     @classmethod
@@ -74,6 +81,11 @@ class StoreSettings(BaseModel):
         if (value.isdigit() and int(value) >= 1) or value in ("all", "majority", "quorum"):
             return value
         raise ValueError("read_consistency is a number ≥ 1 or one of all, majority, quorum")
+
+    def originals_dir(self) -> Path:
+        """The configured directory of original files, or `originals` beside the store directory (relative
+        like the store path, as the database file beside it)."""
+        return self.originals_path or self.path.parent / "originals"
 
 
 class IngestSettings(BaseModel):

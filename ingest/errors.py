@@ -89,6 +89,21 @@ class ParseCrashed(IngestError):
     code = "parse_crashed"
 
 
+class OriginalNotStored(IngestError):
+    """The file was parsed, but its original could not be kept beside the store (disk full, permissions)."""
+
+    code = "original_not_stored"
+    http_status = 500
+
+
+class OriginalNotKept(KBError):
+    """A readable document whose original file is not kept: ingested before originals were kept (ingest the
+    file again to keep it), or kept without them."""
+
+    code = "original_not_kept"
+    http_status = 404
+
+
 class DocumentNotFound(KBError):
     code = "document_not_found"
     http_status = 404

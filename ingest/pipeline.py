@@ -7,6 +7,10 @@ Guarantees:
 - crash safety: a document's head chunk (ordinal 0) is written after all its other chunks, so a head in the
   store means the revision is complete; an interrupted revision is simply written again, onto the same ids.
   The head points are the manifest of ingested revisions.
+- with an `Originals` folder, the file's bytes are kept there (content-addressed, atomically) before any of its
+  chunks is written, so a stored revision always has its original; an unchanged or duplicate file that was
+  ingested before originals were kept gets it now. Deleting a document removes the originals no stored
+  revision refers to any more.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ from ingest.chunking import chunk_document, embedding_text
 from ingest.config import IngestSettings
 from ingest.domain import AccessScope, Chunk, DocType, DocumentMeta, ParsedDocument
 from ingest.embedding import Embedder
-from ingest.errors import FileTooLarge, IngestError, UnsupportedFormat
+from ingest.errors import FileTooLarge, IngestError, OriginalNotStored, UnsupportedFormat
 from ingest.legal_refs import extract_legal_refs
 from ingest.metadata import MetadataOverrides, read_sidecar, resolve_metadata
 from ingest.minutes import records_of
+from ingest.originals import Originals
 from ingest.parse_worker import IsolatedParser, parse_document
 from ingest.parsers import SUPPORTED_SUFFIXES
 from ingest.store import ActionItemRecord, DecisionRecord, SearchFilters, Store, StoredChunk
@@ -262,10 +267,13 @@ class IngestPipeline:
         embedder: Embedder,
         settings: IngestSettings,
         parser: IsolatedParser | None = None,
+        originals: Originals | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        # None keeps no original files (benchmarks, evaluation runs on throw-away stores).
+        self.originals = originals
         self._owns_parser = parser is None
         self.parser = parser if parser is not None else IsolatedParser()
         # Revisions prepared in this process, so that two copies within one batch are stored once too.
@@ -391,6 +399,7 @@ class IngestPipeline:
                 return _Prepared(source, outcome)
             if self._has_revision(doc_id, revision):
                 outcome.status = Status.UNCHANGED
+                self._keep_original(data)  # a revision stored before originals were kept gets its file now
                 # Heals an ingest that was interrupted after the new revision was complete.
                 self.store.retire_other_revisions(doc_id, revision)
                 return _Prepared(source, outcome)
@@ -401,6 +410,7 @@ class IngestPipeline:
                 duplicate_of = None
             if duplicate_of:
                 outcome.status = Status.DUPLICATE
+                self._keep_original(data)  # the same bytes as `duplicate_of`'s revision: one file for both
                 outcome.duplicate_of = duplicate_of
                 outcome.message = f"same content as {duplicate_of}; stored once"
                 return _Prepared(source, outcome)
@@ -424,6 +434,9 @@ class IngestPipeline:
                 outcome.status = Status.FAILED
                 outcome.code = "no_text"
                 outcome.message = "the document contains no text"
+                return _Prepared(source, outcome)
+            # Before any chunk is written: a head in the store then always has its original.
+            self._keep_original(data)
             return _Prepared(source, outcome, chunks)
         except IngestError as exc:
             outcome.code = exc.code
@@ -446,6 +459,32 @@ class IngestPipeline:
         for prepared in batch:
             self.store.retire_other_revisions(prepared.outcome.doc_id, prepared.outcome.revision or "")
         return [p.outcome for p in batch]
+
+    def _keep_original(self, data: bytes) -> None:
+        if self.originals is None:
+            return
+        try:
+            self.originals.keep(data)
+        except OSError as exc:
+            # Not "cannot read file": the file was read; keeping its copy failed (disk full, permissions).
+            raise OriginalNotStored(f"the original file could not be kept: {exc.strerror or exc}") from exc
+
+    def delete_document(self, doc_id: str) -> int:
+        """Delete every revision of `doc_id` and the original files no stored revision (of any document: equal
+        bytes are kept once) refers to any more. Returns the number of points removed."""
+        flt = SearchFilters(doc_ids=frozenset({doc_id}), only_heads=True, include_history=True)
+        heads = self.store.scroll(AccessScope.everything(), flt)
+        revisions = {StoredChunk.of(h).provenance.revision for h in heads}
+        deleted = self.store.delete_document(doc_id)
+        if self.originals is not None:
+            for revision in sorted(revisions):
+                if not self._revision_referenced(revision):
+                    self.originals.discard(revision)
+        return deleted
+
+    def _revision_referenced(self, revision: str) -> bool:
+        flt = SearchFilters(revision=revision, include_history=True)
+        return self.store.count(AccessScope.everything(), flt) > 0
 
     # -- store look-ups (maintenance reads see everything, explicitly) ------------------------------------
     def _has_revision(self, doc_id: str, revision: str) -> bool:

@@ -11,6 +11,7 @@ from fastapi_offline import FastAPIOffline
 
 from ingest.domain import AccessScope
 from ingest.embedding import Embedder, build_embedder
+from ingest.originals import Originals
 from ingest.parse_worker import IsolatedParser
 from ingest.pipeline import IngestPipeline
 from ingest.store import build_store
@@ -72,10 +73,12 @@ def build_services(
     retriever = Retriever(store, embedder, settings.retrieval)
     # The parse worker (a child process) belongs to the app: `create_app`'s lifespan closes it at shutdown.
     parser = IsolatedParser()
+    originals = Originals(settings.store.originals_dir())
+    originals.sweep_partials()  # what a crash in the middle of keeping a file left behind
     pipeline = (
-        MeteredPipeline(store, embedder, settings.ingest, metrics, parser=parser)
+        MeteredPipeline(store, embedder, settings.ingest, metrics, parser=parser, originals=originals)
         if metrics is not None
-        else IngestPipeline(store, embedder, settings.ingest, parser=parser)
+        else IngestPipeline(store, embedder, settings.ingest, parser=parser, originals=originals)
     )
     template = load_prompt(settings.prompts_dir / settings.answer.prompt_file)
     if llm is not None:
@@ -93,6 +96,7 @@ def build_services(
         database,
         Authenticator(settings.auth, database),
         AuditLog(database, settings.audit.query_text),
+        originals,
         llm_owned=llm is None,
         llm_observer=LLMQueueMetrics(metrics) if metrics is not None else None,
     )

@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ingest.domain import AccessScope
 from ingest.embedding import Embedder
+from ingest.originals import Originals
 from ingest.pipeline import IngestPipeline
 from ingest.store import Store
 from service import audit
@@ -39,6 +40,7 @@ class Services:
     database: Database
     authenticator: Authenticator
     audit_log: AuditLog
+    originals: Originals
     ingest_lock: threading.Lock = field(default_factory=threading.Lock)
     # False when the caller handed in a model it keeps using (tests share one): then shutdown leaves it open.
     llm_owned: bool = True

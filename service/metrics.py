@@ -36,6 +36,7 @@ from ingest.config import IngestSettings
 from ingest.embedding import Embedder, Matrix
 from ingest.errors import Unauthenticated
 from ingest.metadata import MetadataOverrides
+from ingest.originals import Originals
 from ingest.parse_worker import IsolatedParser
 from ingest.pipeline import FileOutcome, IngestPipeline, IngestReport, ProgressCallback, Uploader
 from ingest.store import Store
@@ -181,8 +182,9 @@ class MeteredPipeline(IngestPipeline):
         settings: IngestSettings,
         metrics: Metrics,
         parser: IsolatedParser | None = None,
+        originals: Originals | None = None,
     ) -> None:
-        super().__init__(store, embedder, settings, parser=parser)
+        super().__init__(store, embedder, settings, parser=parser, originals=originals)
         self.metrics = metrics
 
     def ingest_paths(

@@ -1,4 +1,5 @@
-"""Documents: upload, list, one document's revisions, delete — each within what the caller may read or write.
+"""Documents: upload, list, one document's revisions, its original file, delete — each within what the caller
+may read or write.
 
 Uploads are authorised before the multipart body is read: FastAPI parses a form before any dependency runs, so
 the upload route's class authenticates first and checks the `working_group` query parameter (the CLI sends it
@@ -12,15 +13,24 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
 
 from ingest.domain import ScoredChunk
-from ingest.errors import DocumentNotFound, FileTooLarge, Forbidden, InvalidMetadata, WorkingGroupConflict
+from ingest.errors import (
+    DocumentNotFound,
+    FileTooLarge,
+    Forbidden,
+    InvalidMetadata,
+    OriginalNotKept,
+    WorkingGroupConflict,
+)
 from ingest.metadata import MetadataOverrides
 from ingest.pipeline import FileOutcome, Status, upload_name
 from ingest.store import SearchFilters, StoredChunk
 from service import audit
 from service.deps import PrincipalDep, ScopeDep, ServicesDep, authenticate_request, get_services
+from service.downloads import DOCX, FALLBACK_MEDIA_TYPE, MEDIA_TYPES, download
 from service.principal import may_write_somewhere, require_write, upload_group, uploader
 from service.schemas import (
     DOC_ID_DESCRIPTION,
@@ -191,6 +201,72 @@ def _not_found(doc_id: str) -> DocumentNotFound:
     return DocumentNotFound(f"no document with id {doc_id!r}")
 
 
+_FILE_CONTENT: dict[str, Any] = {
+    media_type.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
+    for media_type in sorted({*MEDIA_TYPES.values(), DOCX, FALLBACK_MEDIA_TYPE})
+}
+_FILE_HEADERS: dict[str, Any] = {
+    "Content-Disposition": {
+        "description": "inline; filename=\"<ASCII stand-in>\"; filename*=UTF-8''<the file's own name>",
+        "schema": {"type": "string"},
+    },
+    "X-Content-Type-Options": {"description": "nosniff", "schema": {"type": "string"}},
+}
+
+
+# Registered before `GET /{doc_id:path}`, which would otherwise take `…/original` as part of a document id.
+@router.get(
+    "/{doc_id:path}/original",
+    response_class=FileResponse,
+    summary="The original file of a document you may read (PDFs open at a page with #page=N)",
+    description="The bytes that were ingested, as the current revision or the one named by `revision`. "
+    "`Content-Disposition: inline` with the file's own name (never a server path), "
+    "`X-Content-Type-Options: nosniff`; text formats carry `Content-Security-Policy: sandbox` (nothing in "
+    "them runs). A document you may not read answers 404 `document_not_found`, the same as a missing one; a "
+    "readable document whose original is not kept (ingested before originals were kept) 404 "
+    "`original_not_kept` — ingesting the file again keeps it. Byte ranges (`Range: bytes=0-0`) are served "
+    "as 206: the chat page asks for one byte before it offers „Dokument öffnen“.",
+    responses={
+        200: {"description": "The original file", "content": _FILE_CONTENT, "headers": _FILE_HEADERS},
+        206: {"description": "The requested byte range of it (`Range` header)", "content": _FILE_CONTENT},
+        **problem_responses(404, 422),
+    },
+)
+def get_original(
+    doc_id: DocIdPath,
+    services: ServicesDep,
+    scope: ScopeDep,
+    revision: Annotated[
+        str | None,
+        Query(
+            pattern="^[0-9a-f]{64}$",
+            description="A revision (sha256 of the file) of this document; default: the current one.",
+        ),
+    ] = None,
+) -> FileResponse:
+    audit.note(doc_id=doc_id)
+    flt = SearchFilters(doc_ids=frozenset({doc_id}), only_heads=True, include_history=True, revision=revision)
+    # The same scope as every search: a revision the caller may not read is not found.
+    heads = services.store.scroll(scope, flt)
+    if not heads:
+        raise _not_found(doc_id)
+    # Without `revision`: the current one; a document with only history left serves its newest revision.
+    head = max(heads, key=lambda h: (StoredChunk.of(h).is_current, StoredChunk.of(h).ingested_at or ""))
+    audit.note(hits=[head])
+    provenance = StoredChunk.of(head).provenance
+    try:
+        # Looked at here, not by the response: a file missing now is a typed 404, never an error naming its path.
+        path = services.originals.path_of(provenance.revision)
+        stat = path.stat()
+    except (FileNotFoundError, ValueError):  # ValueError: a stored revision that is no sha256 names no file
+        raise OriginalNotKept(
+            f"the original file of {doc_id!r} is not kept (ingested before originals were kept); "
+            "ingest the file again to keep it"
+        ) from None
+    sent = download(provenance.source_path, doc_id)
+    return FileResponse(path, media_type=sent.media_type, headers=sent.headers, stat_result=stat)
+
+
 @router.get(
     "/{doc_id:path}",
     response_model=DocumentDetail,
@@ -240,5 +316,6 @@ def delete_document(
     for group in sorted(services.pipeline.owner_groups(doc_id)):
         require_write(principal, group)
     with services.ingest_lock:
-        deleted = services.store.delete_document(doc_id)
+        # Also removes the original files no other stored revision refers to.
+        deleted = services.pipeline.delete_document(doc_id)
     return DeleteResponse(doc_id=doc_id, deleted_points=deleted)

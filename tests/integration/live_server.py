@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from ingest.originals import Originals
 from ingest.pipeline import IngestPipeline
 from ingest.store import build_store
 from service.config import Settings
@@ -18,14 +19,16 @@ from tests.fakes import HashEmbedder
 
 
 def corpus_settings(tmp: Path, corpus: Path, embedder: HashEmbedder) -> Settings:
-    """Settings whose store holds `corpus`, ingested before the app starts (the app then owns the store)."""
+    """Settings whose store holds `corpus`, ingested before the app starts (the app then owns the store), with
+    the original files kept where the app looks for them."""
     settings = Settings()
     settings.store.path = tmp / "store"
     # The hash embedder is not e5: relevance is decided on term overlap alone here.
     settings.retrieval.min_dense_score = 2.0
     store = build_store(settings.store, embedder.dim)
     try:
-        report = IngestPipeline(store, embedder, settings.ingest).ingest_paths([corpus])
+        originals = Originals(settings.store.originals_dir())
+        report = IngestPipeline(store, embedder, settings.ingest, originals=originals).ingest_paths([corpus])
         assert not report.failed, report.failed
         store.optimize()
     finally:

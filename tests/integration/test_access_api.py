@@ -97,6 +97,7 @@ def _upload(
         ("POST", "/v1/answers", {"json": {"question": "Bericht?", "stream": True}}),
         ("GET", "/v1/documents", {}),
         ("GET", "/v1/documents/bericht.md", {}),
+        ("GET", "/v1/documents/bericht.md/original", {}),
         ("DELETE", "/v1/documents/bericht.md", {}),
         ("POST", "/v1/documents", {"files": {"files": ("x.md", b"# x\n\nText\n")}}),
         ("GET", "/v1/decisions", {}),

@@ -235,6 +235,18 @@ def test_no_canary_reaches_a_caller_who_may_not_read_it(world: tuple[TestClient,
             r = client.get(f"/v1/documents/{d}", headers=caller.headers)
             assert r.status_code in (200, 404)
             tally.check(caller, f"get {d}", r.text)
+            # The original file holds the canary itself; another document's revision must not open it either.
+            r = client.get(f"/v1/documents/{d}/original", headers=caller.headers)
+            assert r.status_code in (200, 404)
+            tally.check(caller, f"original {d}", r.text)
+            if d in revisions:
+                public = doc_id(GROUPS[0], "public")
+                r = client.get(
+                    f"/v1/documents/{public}/original",
+                    params={"revision": revisions[d]},
+                    headers=caller.headers,
+                )
+                tally.check(caller, f"original of {public} at the revision of {d}", r.text)
             r = client.delete(
                 f"/v1/documents/{d}x", headers=caller.headers
             )  # a guessed id that does not exist

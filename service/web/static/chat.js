@@ -3,6 +3,9 @@
 // Conversations are stored on the server (/v1/conversations): the page sends only the conversation id, the
 // server takes the history from the stored turns. The selected conversation is kept in the address (#c=ID),
 // so a reload shows it again. On 401 (token mode without a session) the page goes to the sign-in page.
+// "Dokument öffnen" in the source panel opens the cited revision's original file
+// (GET /v1/documents/{doc_id}/original?revision=…) in a new tab, a PDF at the passage's page (#page=N); the
+// browser sends the session cookie itself. Before it offers the link the page asks for one byte of the file.
 "use strict";
 
 const REASONS = {
@@ -12,7 +15,12 @@ const REASONS = {
   model_output_invalid: "Das Modell hat keine auswertbare Antwort geliefert.",
 };
 
-const state = { conversationId: null, busy: false };
+const ORIGINAL_NOT_KEPT =
+  "Das Original dieses Dokuments liegt nicht vor: Es wurde eingelesen, bevor Originale aufbewahrt wurden. " +
+  "Erneutes Einlesen der Datei holt das nach.";
+const ORIGINAL_GONE = "Das Dokument ist nicht mehr vorhanden oder nicht mehr freigegeben.";
+
+const state = { conversationId: null, busy: false, panelSource: null };
 
 function csrfToken() {
   return document.querySelector('meta[name="csrf-token"]')?.content || "";
@@ -56,6 +64,56 @@ function openSource(source) {
   revision.title = source.revision || "";
   document.getElementById("sp-text").textContent = source.text;
   panel.hidden = false;
+  offerOriginal(source);
+}
+
+function originalUrl(source) {
+  const path = source.doc_id.split("/").map(encodeURIComponent).join("/");
+  return `/v1/documents/${path}/original?revision=${encodeURIComponent(source.revision || "")}`;
+}
+
+function setOriginalLink(href, tooltip) {
+  const link = document.getElementById("sp-open");
+  if (href) {
+    link.href = href;
+    link.classList.remove("disabled");
+    link.removeAttribute("aria-disabled");
+  } else {
+    link.removeAttribute("href");
+    link.classList.add("disabled");
+    link.setAttribute("aria-disabled", "true");
+  }
+  link.title = tooltip;
+}
+
+// One byte of the original tells whether it is kept (and its type): the link is offered only then.
+async function offerOriginal(source) {
+  state.panelSource = source;
+  setOriginalLink(null, "Original wird gesucht …");
+  const url = originalUrl(source);
+  let response;
+  try {
+    response = await fetch(url, { headers: { Range: "bytes=0-0" }, credentials: "same-origin" });
+  } catch (error) {
+    if (state.panelSource === source) setOriginalLink(null, `Das Original ist gerade nicht erreichbar: ${error}`);
+    return;
+  }
+  if (state.panelSource !== source) return; // another source was opened meanwhile
+  if (response.ok) {
+    const pdf = (response.headers.get("Content-Type") || "").startsWith("application/pdf");
+    const page = pdf && source.page_start ? `#page=${source.page_start}` : "";
+    setOriginalLink(url + page, pdf && page ? `Öffnet das PDF auf Seite ${source.page_start}` : "Öffnet das Original");
+    return;
+  }
+  let code = "";
+  try {
+    code = (await response.json()).code || "";
+  } catch {
+    code = "";
+  }
+  if (code === "original_not_kept") setOriginalLink(null, ORIGINAL_NOT_KEPT);
+  else if (response.status === 404) setOriginalLink(null, ORIGINAL_GONE);
+  else setOriginalLink(null, `Das Original ist gerade nicht abrufbar (Fehler ${response.status}).`);
 }
 
 function sourceList(sources, heading, className) {
