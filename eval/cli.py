@@ -229,6 +229,16 @@ def drafts(
     for key in SUMMARY_KEYS:
         table.add_row(key, _value(output.metrics.get(key)))
     console.print(table)
+    origins = Table("statements", "pairs", "precision", "gold", "unsourced", title="by origin")
+    for origin, o in output.metrics["by_origin"].items():
+        origins.add_row(
+            origin,
+            str(o["citation_pairs"]),
+            _value(o["citation_precision"]),
+            _value(o["gold_citation_share"]),
+            str(o["unsourced_figures"]),
+        )
+    console.print(origins)
     per_topic = Table("topic", "facts", "precision", "gold", "removed", "unsourced", "seconds")
     for row in output.rows:
         covered = sum(1 for f in row["key_facts"] if f["statement"] is not None)

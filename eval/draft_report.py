@@ -71,7 +71,18 @@ def drafts_report(title: str, metrics: dict[str, Any], rows: Sequence[dict[str, 
         *[f"| {key} | {_fmt(metrics.get(key))} | {meaning} |" for key, meaning in DRAFT_METRICS],
         "",
         "Citation precision is judged by the project's own checker (the one that verified the drafts), so it is",
-        "close to 1 by construction; `gold_citation_share` is the independent signal.",
+        "close to 1 by construction for model statements; `gold_citation_share` is the independent signal.",
+        "",
+        "| statements | citation pairs | citation precision | gold share | unsourced figures |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {origin} | {o['citation_pairs']} | {_fmt(o['citation_precision'])} | "
+            f"{_fmt(o['gold_citation_share'])} | {o['unsourced_figures']} |"
+            for origin, o in (metrics.get("by_origin") or {}).items()
+        ],
+        "",
+        "`decision` statements are built from the minutes' decision records without the model; they state the",
+        "meeting's date, body and vote, which the cited passage need not repeat.",
         "",
         "## Topics",
         "",

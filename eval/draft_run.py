@@ -160,7 +160,8 @@ def _statements(draft: DraftState, store: Store) -> tuple[list[Statement], dict[
     for section in draft.sections:
         for kept, group in ((True, section.statements), (False, section.removed)):
             statements += [
-                Statement(s.text, section.title, kept, tuple(s.sources), tuple(s.cited)) for s in group
+                Statement(s.text, section.title, kept, tuple(s.sources), tuple(s.cited), s.origin)
+                for s in group
             ]
     return statements, passages
 
@@ -193,7 +194,7 @@ def _row(
 ) -> dict[str, Any]:
     by_pair = {(c.statement, c.number): c for c in score.citations}
     unsourced: dict[int, list[str]] = {}
-    for index, figure in score.unsourced:
+    for index, figure, _ in score.unsourced:
         unsourced.setdefault(index, []).append(figure)
     repeats = dict(score.repeats)
     states = [

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from eval import metrics as m
 from service import citations
@@ -49,6 +50,7 @@ class Statement:
     kept: bool
     sources: tuple[int, ...]
     cited: tuple[int, ...]
+    origin: str = "model"  # "model", "decision" (built from the minutes' records, no model) or "editor"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class CitationScore:
     number: int
     accepted: bool  # the checker accepts the statement against this passage
     gold_overlap: bool  # the passage meets a gold span of the topic
+    origin: str = "model"
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class DraftScore:
     citations: tuple[CitationScore, ...]  # kept statement → shown citation pairs
     model_pairs: int  # statement → cited pairs as generated (kept and removed), before verification
     model_pairs_accepted: int
-    unsourced: tuple[tuple[int, str], ...]  # (statement index, figure as written)
+    unsourced: tuple[tuple[int, str, str], ...]  # (statement index, figure as written, statement origin)
     repeats: tuple[tuple[int, int], ...]  # (statement index, index of the earlier kept statement it repeats)
 
     @property
@@ -173,7 +176,7 @@ def score_draft(
 ) -> DraftScore:
     golds = [f.gold for f in facts]
     pairs: list[CitationScore] = []
-    unsourced: list[tuple[int, str]] = []
+    unsourced: list[tuple[int, str, str]] = []
     model_pairs = model_accepted = 0
     for index, statement in enumerate(statements):
         for number in statement.cited:
@@ -192,10 +195,11 @@ def score_draft(
                     passage.number,
                     citation_accepted(statement.text, passage.text, min_support=min_support),
                     any(m.hits(passage.retrieved(), gold) for gold in golds),
+                    statement.origin,
                 )
             )
         for figure in unsourced_figures(statement.text, [p.text for p in shown], min_support=min_support):
-            unsourced.append((index, figure))
+            unsourced.append((index, figure, statement.origin))
     kept_indices = [i for i, s in enumerate(statements) if s.kept]
     repeats = [
         (kept_indices[i], kept_indices[j])
@@ -213,7 +217,7 @@ def score_draft(
     )
 
 
-def overall(scores: Iterable[DraftScore]) -> dict[str, float | int | None]:
+def overall(scores: Iterable[DraftScore]) -> dict[str, Any]:
     """Totals over all drafts: shares of all facts, pairs and statements (micro), and the mean key-fact recall
     per topic (macro)."""
     items = list(scores)
@@ -223,6 +227,12 @@ def overall(scores: Iterable[DraftScore]) -> dict[str, float | int | None]:
     removed = sum(s.removed for s in items)
     model_pairs = sum(s.model_pairs for s in items)
     recalls = [s.key_fact_recall for s in items if s.key_fact_recall is not None]
+    pairs_by_origin: dict[str, list[CitationScore]] = {}
+    for c in (c for s in items for c in s.citations):
+        pairs_by_origin.setdefault(c.origin, []).append(c)
+    unsourced_by_origin: dict[str, int] = {}
+    for _, _, origin in (u for s in items for u in s.unsourced):
+        unsourced_by_origin[origin] = unsourced_by_origin.get(origin, 0) + 1
     return {
         "key_facts": facts,
         "key_facts_covered": sum(s.covered for s in items),
@@ -237,4 +247,15 @@ def overall(scores: Iterable[DraftScore]) -> dict[str, float | int | None]:
         "unsupported_removed_share": _share(removed, removed + kept),
         "unsourced_figures": sum(len(s.unsourced) for s in items),
         "repeated_statement_rate": _share(sum(len(s.repeats) for s in items), kept),
+        # Model-written statements and the decision statements built from the minutes, apart: the latter state
+        # the meeting's date and body from the document's metadata, which the cited passage may not repeat.
+        "by_origin": {
+            origin: {
+                "citation_pairs": len(group),
+                "citation_precision": _share(sum(c.accepted for c in group), len(group)),
+                "gold_citation_share": _share(sum(c.gold_overlap for c in group), len(group)),
+                "unsourced_figures": unsourced_by_origin.get(origin, 0),
+            }
+            for origin, group in sorted(pairs_by_origin.items())
+        },
     }
