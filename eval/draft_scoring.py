@@ -1,8 +1,9 @@
 """Scores of written drafts against draft topics: pure functions over statements, their citations and gold spans.
 
 Every judgement of "does this text say that" goes through the one checker of `service.citations`:
-- a key fact's `values` are in a statement when the checker accepts the value as a claim against the
-  statement's text (numbers, dates and amounts normalised: "4,8 Mio. EUR" = "4.800.000 Euro");
+- a key fact's `values` are in a statement when the checker finds the value's figures (numbers, dates,
+  amounts, legal references; normalised: "4,8 Mio. EUR" = "4.800.000 Euro") in the statement's text, or, for a
+  value without one (a name), the value's words;
 - a citation is accepted when the checker accepts the statement against the cited passage;
 - a figure (number, date, amount) of a statement is unsourced when the checker finds it in none of the
   passages the statement cites.
@@ -22,6 +23,7 @@ from service import citations
 
 DUPLICATE_JACCARD = 0.8
 _FIGURES = frozenset({citations.FactKind.NUMBER, citations.FactKind.DATE, citations.FactKind.AMOUNT})
+_VALUE_FACTS = _FIGURES | {citations.FactKind.LEGAL_REF}
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,13 @@ def _share(part: int, whole: int) -> float | None:
 # -- single judgements -----------------------------------------------------------------------------------------
 def contains_value(statement: str, value: str) -> bool:
     """Does the statement say `value`? The checker, with the value as the claim and the statement as the
-    passage: numbers, dates, amounts, legal references and names by their normalised form, words whole."""
-    return citations.check_statement(value, statement, min_support=1.0).supported
+    passage. A value with a figure or a legal reference ("4,8 Mio. EUR", "60 Prozent", "§ 203 StGB") is in the
+    statement when that is, in its normalised form ("4.800.000 Euro", "60 %"): the words around it are its unit
+    or currency, matched with it. Any other value (a name, a word) must occur whole."""
+    verdict = citations.check_statement(value, statement, min_support=1.0)
+    if any(f.kind in _VALUE_FACTS for f in citations.Claim.of(value).facts):
+        return not any(f.kind in _VALUE_FACTS for f in verdict.missing)
+    return verdict.supported
 
 
 def citation_accepted(statement: str, passage: str, *, min_support: float) -> bool:
