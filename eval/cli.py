@@ -9,6 +9,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from eval.compare import comparability_warnings, compare_metrics, load_metrics
@@ -71,7 +72,8 @@ def _log(message: str) -> None:
 
 
 def _fail(exc: KBError) -> NoReturn:
-    err_console.print(f"[red]error[/red] [{exc.code}] {exc}")
+    # Escaped: "[eval_input]" would otherwise be read as rich markup and vanish from the line.
+    err_console.print(f"[red]error[/red] {escape(f'[{exc.code}] {exc}')}", highlight=False)
     raise typer.Exit(1)
 
 

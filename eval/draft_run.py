@@ -17,7 +17,7 @@ from typing import Any
 
 from eval.draft_gold import Topic, load_topics
 from eval.draft_scoring import DraftScore, FactGold, Passage, Statement, overall, score_draft
-from eval.gold import Corpus, SpanLocator, corpus_doc_ids, corpus_roots
+from eval.gold import Corpus, EvalInputError, SpanLocator, corpus_doc_ids, corpus_roots
 from eval.metrics import percentile
 from eval.runner import Log, ensure_index, eval_settings, run_config
 from ingest.domain import AccessScope
@@ -68,7 +68,7 @@ def run_drafts(
     index = ensure_index(corpus, settings, embedder, cache_dir, log)
     doc_ids = {path: index.aliases.get(doc_id, doc_id) for path, doc_id in corpus_doc_ids(corpus).items()}
     locator = SpanLocator(doc_ids)
-    facts = {t.id: [FactGold(f.id, f.values, locator.gold(f.source)) for f in t.key_facts] for t in topics}
+    facts = {t.id: _fact_golds(t, locator) for t in topics}
     paths = _paths_by_doc_id(doc_ids, topics_file)
     with tempfile.TemporaryDirectory(prefix="kb-eval-drafts-") as tmp:
         database = open_database(f"sqlite:///{Path(tmp) / 'drafts.sqlite3'}")
@@ -124,6 +124,19 @@ def run_drafts(
     metrics["mode"] = settings.retrieval.mode.value
     metrics["config"] = config
     return DraftRunOutput(metrics, rows)
+
+
+def _fact_golds(topic: Topic, locator: SpanLocator) -> list[FactGold]:
+    """The topic's key facts with their gold spans under the doc ids of the corpus."""
+    golds: list[FactGold] = []
+    for fact in topic.key_facts:
+        try:
+            golds.append(FactGold(fact.id, fact.values, locator.gold(fact.source)))
+        except EvalInputError as exc:
+            raise EvalInputError(
+                f"topic {topic.id}, key fact {fact.id}: {exc} (add its folder with --corpus)"
+            ) from exc
+    return golds
 
 
 def _write(maker: Any, topic: Topic, template: str | None, scope: AccessScope) -> tuple[DraftState, _Timing]:

@@ -104,3 +104,29 @@ def test_eval_drafts_writes_scored_drafts_and_an_80_column_summary(
 
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "t1-b" in report and "999.000" not in report  # facts by id, no statement text
+
+
+def test_eval_drafts_names_the_topic_whose_gold_document_is_not_in_the_corpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KB_RETRIEVAL__MIN_DENSE_SCORE", "2.0")
+    elsewhere = tmp_path / "elsewhere.md"
+    elsewhere.write_text("# Notiz\n\nDas Budget beträgt 10 EUR.\n", encoding="utf-8")
+    source = {"doc": elsewhere.name, "start": 0, "end": 5}
+    topic = {
+        "id": "t2",
+        "topic": "Budget",
+        "key_facts": [
+            {"id": "t2-a", "fact": "x", "source": source},
+            {"id": "t2-b", "fact": "y", "source": source},
+        ],
+    }
+    topics = tmp_path / "topics.jsonl"
+    topics.write_text(json.dumps(topic) + "\n", encoding="utf-8")
+    args = ["drafts", "--corpus", str(CORPUS), "--topics", str(topics), "--out", str(tmp_path / "run")]
+    args += ["--cache-dir", str(tmp_path / "cache")]
+    result = CliRunner().invoke(eval_app, args, obj=ModelEdge(llm=ScriptedLLM("{}"), embedder=HashEmbedder()))
+    assert result.exit_code == 1
+    said = " ".join(result.output.split())  # the error line is wrapped at 80 columns
+    assert "[eval_input]" in said and "topic t2, key fact t2-a" in said
+    assert not (tmp_path / "run").exists()
