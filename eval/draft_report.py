@@ -23,7 +23,7 @@ DRAFT_METRICS = (
     ("key_fact_recall_macro", "the same, averaged per topic"),
     ("citation_precision", "kept statement → citation pairs our checker accepts (after verification)"),
     ("gold_citation_share", "kept statement → citation pairs whose passage meets a gold span of the topic"),
-    ("model_citation_precision", "statement → citation pairs as the model wrote them, checker accepts"),
+    ("model_citation_precision", "model statement → citation pairs as the model wrote them, checker accepts"),
     ("unsupported_removed_share", "statements removed as unsupported / all statements"),
     ("unsourced_figures", "numbers, dates, amounts in kept statements found in no cited passage (goal 0)"),
     ("repeated_statement_rate", "kept statements repeating an earlier one of the draft (Jaccard ≥ 0.8)"),

@@ -79,7 +79,7 @@ class DraftScore:
     kept: int
     removed: int
     citations: tuple[CitationScore, ...]  # kept statement → shown citation pairs
-    model_pairs: int  # statement → cited pairs as generated (kept and removed), before verification
+    model_pairs: int  # model statement → cited pairs as generated (kept and removed), before verification
     model_pairs_accepted: int
     unsourced: tuple[tuple[int, str, str], ...]  # (statement index, figure as written, statement origin)
     repeats: tuple[tuple[int, int], ...]  # (statement index, index of the earlier kept statement it repeats)
@@ -186,7 +186,7 @@ def score_draft(
     unsourced: list[tuple[int, str, str]] = []
     model_pairs = model_accepted = 0
     for index, statement in enumerate(statements):
-        for number in statement.cited:
+        for number in statement.cited if statement.origin == "model" else ():
             if number in passages:
                 model_pairs += 1
                 model_accepted += citation_accepted(

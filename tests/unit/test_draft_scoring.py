@@ -130,6 +130,7 @@ def test_overall_adds_up_pairs_and_facts_over_drafts_and_splits_by_origin() -> N
     assert totals["key_fact_recall_macro"] == pytest.approx(0.25)
     assert totals["citation_pairs"] == 2 and totals["citation_precision"] == 0.5
     assert totals["unsourced_figures"] == 1
+    assert totals["model_citation_precision"] == 1.0  # decision statements are not the model's citations
     assert totals["by_origin"]["model"]["citation_precision"] == 1.0
     assert totals["by_origin"]["decision"] == {
         "citation_pairs": 1,
