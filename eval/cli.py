@@ -197,11 +197,9 @@ def drafts(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N topics.")] = None,
     cache_dir: CacheOption = None,
 ) -> None:
-    """Recommendation drafts: one draft per topic through the service's drafting path, with the configured LLM.
+    """Recommendation drafts: one per topic, through the service's drafting path and the configured LLM.
 
-    Scores key-fact recall, citation precision after verification (our checker, and overlap with the gold
-    spans), the share of unsupported statements removed, numbers and dates found in no cited passage, repeated
-    statements, and seconds to the plan, the first section and the whole draft.
+    Scores key-fact recall, citation precision, gold overlap, removals, unsourced figures, repeats, time.
 
     Writes metrics.json, drafts.jsonl and report.md to --out.
     """
