@@ -21,6 +21,10 @@ DRAFT_METRICS = (
         "key facts covered: a kept statement cites their gold passage and states their values",
     ),
     ("key_fact_recall_macro", "the same, averaged per topic"),
+    (
+        "key_fact_retrieved",
+        "key facts whose gold passage retrieval found for a sub-question (recall ceiling)",
+    ),
     ("citation_precision", "kept statement → citation pairs our checker accepts (after verification)"),
     ("gold_citation_share", "kept statement → citation pairs whose passage meets a gold span of the topic"),
     ("model_citation_precision", "model statement → citation pairs as the model wrote them, checker accepts"),
@@ -103,10 +107,13 @@ def drafts_report(title: str, metrics: dict[str, Any], rows: Sequence[dict[str, 
             "",
             f"## Key facts not covered ({len(missed)})",
             "",
-            "| topic | fact | key fact |",
-            "|---|---|---|",
+            "| topic | fact | gold passage retrieved | key fact |",
+            "|---|---|---|---|",
         ]
-        lines += [f"| {topic} | {f['id']} | {_cell(f['fact'])} |" for topic, f in missed]
+        lines += [
+            f"| {topic} | {f['id']} | {'yes' if f.get('retrieved') else 'no'} | {_cell(f['fact'])} |"
+            for topic, f in missed
+        ]
     lines += [
         "",
         f"Statements, their citations (document, character span, page) and timings: `{DRAFTS_FILE}`.",

@@ -84,11 +84,16 @@ def run_drafts(
             model_load_s = round(time.perf_counter() - started, 2)
             maker = drafter(services)
             scope = AccessScope.everything()
+            where = _provenances(services.store)
             for number, topic in enumerate(topics, start=1):
                 draft, timing = _write(maker, topic, template, scope)
-                statements, passages = _statements(draft, services.store)
+                statements, passages = _statements(draft, where)
                 score = score_draft(
-                    statements, passages, facts[topic.id], min_support=settings.answer.min_support
+                    statements,
+                    passages,
+                    facts[topic.id],
+                    min_support=settings.answer.min_support,
+                    retrieved=_retrieved(draft, where),
                 )
                 rows.append(_row(topic, draft, timing, statements, passages, score, paths))
                 scores.append(score)
@@ -154,9 +159,10 @@ def _write(maker: Any, topic: Topic, template: str | None, scope: AccessScope) -
     )
 
 
-def _statements(draft: DraftState, store: Store) -> tuple[list[Statement], dict[int, Passage]]:
+def _statements(
+    draft: DraftState, spans: dict[str, Provenance]
+) -> tuple[list[Statement], dict[int, Passage]]:
     """The draft's statements (kept, then removed, section by section) and its sources with their spans."""
-    spans = _provenances(store, {s.doc_id for s in draft.sources}, {s.point_id for s in draft.sources})
     passages: dict[int, Passage] = {}
     for source in draft.sources:
         where = spans.get(source.point_id)
@@ -179,12 +185,19 @@ def _statements(draft: DraftState, store: Store) -> tuple[list[Statement], dict[
     return statements, passages
 
 
-def _provenances(store: Store, doc_ids: set[str], point_ids: set[str]) -> dict[str, Provenance]:
-    """Provenance (with character spans) of the cited chunks, read back from the store."""
-    if not doc_ids:
-        return {}
-    chunks = store.scroll(AccessScope.everything(), SearchFilters(doc_ids=frozenset(doc_ids)))
-    return {c.point_id: Provenance.from_payload(c.payload) for c in chunks if c.point_id in point_ids}
+def _provenances(store: Store) -> dict[str, Provenance]:
+    """Provenance (with character spans) of every stored chunk: drafts keep point ids, not spans."""
+    chunks = store.scroll(AccessScope.everything(), SearchFilters())
+    return {c.point_id: Provenance.from_payload(c.payload) for c in chunks}
+
+
+def _retrieved(draft: DraftState, spans: dict[str, Provenance]) -> list[Passage]:
+    """The passages retrieval found for the draft's sub-questions (whether offered to the model or not)."""
+    ids = dict.fromkeys(pid for section in draft.sections for r in section.retrieval for pid in r.point_ids)
+    return [
+        Passage(0, p.doc_id, p.char_start, p.char_end, p.page_start, p.page_end, "")
+        for p in (spans[pid] for pid in ids if pid in spans)
+    ]
 
 
 def _paths_by_doc_id(doc_ids: dict[Path, str], topics_file: Path) -> dict[str, str]:
@@ -267,10 +280,11 @@ def _row(
             for i, (s, state) in enumerate(zip(statements, states, strict=True))
         ],
         "key_facts": [
-            {"id": f.id, "fact": f.fact, "values": list(f.values), "statement": covered}
-            for f, (_, covered) in zip(topic.key_facts, score.facts, strict=True)
+            {"id": f.id, "fact": f.fact, "values": list(f.values), "statement": covered, "retrieved": found}
+            for f, (_, covered), found in zip(topic.key_facts, score.facts, score.retrieved, strict=True)
         ],
         "key_fact_recall": _round(score.key_fact_recall),
+        "key_facts_retrieved": sum(score.retrieved),
         "citation_precision": _round(score.citation_precision),
         "gold_citation_share": _round(score.gold_citation_share),
         "unsupported_removed_share": _round(score.removed_share),

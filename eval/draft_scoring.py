@@ -83,6 +83,9 @@ class DraftScore:
     model_pairs_accepted: int
     unsourced: tuple[tuple[int, str, str], ...]  # (statement index, figure as written, statement origin)
     repeats: tuple[tuple[int, int], ...]  # (statement index, index of the earlier kept statement it repeats)
+    # Per key fact: did retrieval for the draft's sub-questions find a passage meeting its gold span? The
+    # ceiling of recall: a fact never retrieved cannot be cited.
+    retrieved: tuple[bool, ...] = ()
 
     @property
     def covered(self) -> int:
@@ -180,7 +183,9 @@ def score_draft(
     facts: Sequence[FactGold],
     *,
     min_support: float,
+    retrieved: Sequence[Passage] = (),
 ) -> DraftScore:
+    """Score one draft; `retrieved` are the passages its sub-questions found (for the recall ceiling)."""
     golds = [f.gold for f in facts]
     pairs: list[CitationScore] = []
     unsourced: list[tuple[int, str, str]] = []
@@ -221,6 +226,7 @@ def score_draft(
         model_pairs_accepted=model_accepted,
         unsourced=tuple(unsourced),
         repeats=tuple(repeats),
+        retrieved=tuple(any(m.hits(p.retrieved(), f.gold) for p in retrieved) for f in facts),
     )
 
 
@@ -245,6 +251,7 @@ def overall(scores: Iterable[DraftScore]) -> dict[str, Any]:
         "key_facts_covered": sum(s.covered for s in items),
         "key_fact_recall": _share(sum(s.covered for s in items), facts),
         "key_fact_recall_macro": sum(recalls) / len(recalls) if recalls else None,
+        "key_fact_retrieved": _share(sum(sum(s.retrieved) for s in items), facts),
         "statements_kept": kept,
         "statements_removed": removed,
         "citation_pairs": pairs,

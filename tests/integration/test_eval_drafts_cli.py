@@ -87,6 +87,7 @@ def test_eval_drafts_writes_scored_drafts_and_an_80_column_summary(
     [row] = [json.loads(line) for line in (out / "drafts.jsonl").read_text(encoding="utf-8").splitlines()]
     covered = {f["id"]: f["statement"] for f in row["key_facts"]}
     assert covered["t1-b"] is None  # nothing in the draft states the base fee
+    assert next(f for f in row["key_facts"] if f["id"] == "t1-a")["retrieved"]
     statement = row["statements"][covered["t1-a"]]
     assert statement["kept"] and "250.000 EUR" in statement["text"]
     [citation] = [c for c in statement["citations"] if c["gold_overlap"]]

@@ -112,7 +112,15 @@ def test_a_hand_made_draft_is_scored_on_every_metric() -> None:
     assert (score.model_pairs, score.model_pairs_accepted) == (5, 3)
     assert [(i, figure) for i, figure, _ in score.unsourced] == [(2, "999.000 EUR")]
     assert score.repeats == ((3, 0),)
+    assert score.retrieved == (False, False)  # no retrieved passages given
     assert score.repeated_rate == pytest.approx(0.25)
+
+
+def test_a_fact_counts_as_retrieved_when_a_retrieved_passage_meets_its_gold_span() -> None:
+    found = [PASSAGES[2]]
+    score = score_draft([], PASSAGES, [FACT_BUDGET, FACT_COSTS], min_support=0.5, retrieved=found)
+    assert score.retrieved == (False, True) and score.key_fact_recall == 0.0
+    assert overall([score])["key_fact_retrieved"] == 0.5
 
 
 def test_overall_adds_up_pairs_and_facts_over_drafts_and_splits_by_origin() -> None:
