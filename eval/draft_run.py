@@ -26,6 +26,7 @@ from ingest.errors import KBError
 from ingest.store import Provenance, SearchFilters, Store
 from service.config import Settings
 from service.drafting.model import DraftState
+from service.drafting.templates import load_template
 from service.llm import LLM
 
 OWNER = "eval"
@@ -120,9 +121,13 @@ def run_drafts(
     )
     config["llm"]["name"] = llm_name
     config["llm"]["load_s"] = model_load_s
+    chosen = load_template(
+        settings.prompts_dir, rows[0]["template"] if rows else template or settings.draft.template
+    )
     config["draft"] = {
         **settings.draft.model_dump(mode="json"),
-        "template": rows[0]["template"] if rows else template,
+        "template": chosen.name,
+        "template_sha256": chosen.sha256,
     }
     config["min_support"] = settings.answer.min_support
     metrics: dict[str, Any] = {"topics": len(rows), **overall(scores), **_time_metrics(timings)}
@@ -251,6 +256,7 @@ def _row(
         "plan_s": timing.plan_s,
         "first_section_s": timing.first_section_s,
         "total_s": timing.total_s,
+        "record": draft.record,  # the reproducibility record (`kb draft --replay`): model, hashes, chunks
         "sections": [
             {
                 "title": s.title,

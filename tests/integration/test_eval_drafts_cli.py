@@ -77,6 +77,7 @@ def test_eval_drafts_writes_scored_drafts_and_an_80_column_summary(
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["topics"] == 1 and metrics["key_facts"] == 2
     assert metrics["config"]["draft"]["template"] == "kurzempfehlung"
+    assert len(metrics["config"]["draft"]["template_sha256"]) == 64
     assert metrics["statements_removed"] >= 1 and 0 < metrics["unsupported_removed_share"] < 1
     # Model statements: every shown citation passed verification. Decision statements carry the meeting's
     # date from the metadata, which the cited passage of the minutes does not repeat: the checker rejects them.
@@ -85,6 +86,7 @@ def test_eval_drafts_writes_scored_drafts_and_an_80_column_summary(
     assert metrics["total_s_p50"] is not None and metrics["first_section_s_p50"] is not None
 
     [row] = [json.loads(line) for line in (out / "drafts.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert row["record"]["template"] == "kurzempfehlung" and row["record"]["chunks"]  # replayable
     covered = {f["id"]: f["statement"] for f in row["key_facts"]}
     assert covered["t1-b"] is None  # nothing in the draft states the base fee
     assert next(f for f in row["key_facts"] if f["id"] == "t1-a")["retrieved"]
