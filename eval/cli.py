@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from eval.compare import comparability_warnings, compare_metrics, load_metrics
+from eval.draft_report import DRAFTS_FILE, SUMMARY_KEYS, drafts_report, write_drafts_run
+from eval.draft_run import run_drafts
 from eval.gold import Corpus
 from eval.report import PLOT_FILE, answers_report, plot_recall_curve, retrieval_report, write_run
 from eval.runner import RunOutput, default_cache_dir, run_answers, run_retrieval
+from ingest.embedding import Embedder
 from ingest.errors import KBError
 from ingest.store import SearchMode
 from service.config import Settings
+from service.llm import LLM
 
 eval_app = typer.Typer(
     help="Evaluation suites: retrieval and answer quality on gold sets (JSONL), and the comparison of two "
@@ -66,7 +72,8 @@ def _log(message: str) -> None:
 
 
 def _fail(exc: KBError) -> NoReturn:
-    err_console.print(f"[red]error[/red] [{exc.code}] {exc}")
+    # Escaped: "[eval_input]" would otherwise be read as rich markup and vanish from the line.
+    err_console.print(f"[red]error[/red] {escape(f'[{exc.code}] {exc}')}", highlight=False)
     raise typer.Exit(1)
 
 
@@ -155,6 +162,99 @@ def answers(
     )
 
 
+@dataclass(frozen=True)
+class ModelEdge:
+    """Models a test hands to `kb eval drafts` (`CliRunner.invoke(eval_app, …, obj=ModelEdge(…))`) instead of
+    the configured ones; `kb` itself never passes one."""
+
+    llm: LLM | None = None
+    embedder: Embedder | None = None
+
+
+@eval_app.command()
+def drafts(
+    ctx: typer.Context,
+    corpus: CorpusOption,
+    topics: Annotated[
+        Path,
+        typer.Option(
+            "--topics",
+            help="Draft topics (JSONL: id, topic, working_group, key_facts[{id, fact, values, source{doc, start, "
+            "end}}]), e.g. eval/gold/drafts/topics.jsonl.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for metrics.json, drafts.jsonl, report.md.")],
+    template: Annotated[
+        str | None,
+        typer.Option(
+            "--template",
+            help="Draft template in prompts/templates (default: the service's, "
+            "KB_DRAFT__TEMPLATE); kurzempfehlung keeps a run short.",
+        ),
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N topics.")] = None,
+    cache_dir: CacheOption = None,
+) -> None:
+    """Recommendation drafts: one per topic, through the service's drafting path and the configured LLM.
+
+    Scores key-fact recall, citation precision, gold overlap, removals, unsourced figures, repeats, time.
+
+    Writes metrics.json, drafts.jsonl and report.md to --out.
+    """
+    edge = ctx.obj if isinstance(ctx.obj, ModelEdge) else ModelEdge()
+    try:
+        output = run_drafts(
+            corpus,
+            topics,
+            template=template,
+            limit=limit,
+            cache_dir=cache_dir or default_cache_dir(),
+            settings=Settings(),
+            log=_log,
+            embedder=edge.embedder,
+            llm=edge.llm,
+        )
+    except KBError as exc:
+        _fail(exc)
+    write_drafts_run(
+        out,
+        output.metrics,
+        output.rows,
+        drafts_report(topics.resolve().parent.name, output.metrics, output.rows),
+    )
+    _index_line(output.metrics)
+    table = Table("metric", "value", title=f"drafts ({output.metrics['config']['draft']['template']})")
+    for key in SUMMARY_KEYS:
+        table.add_row(key, _value(output.metrics.get(key)))
+    console.print(table)
+    origins = Table("statements", "pairs", "precision", "gold", "unsourced", title="by origin")
+    for origin, o in output.metrics["by_origin"].items():
+        origins.add_row(
+            origin,
+            str(o["citation_pairs"]),
+            _value(o["citation_precision"]),
+            _value(o["gold_citation_share"]),
+            str(o["unsourced_figures"]),
+        )
+    console.print(origins)
+    per_topic = Table("topic", "facts", "precision", "gold", "removed", "unsourced", "seconds")
+    for row in output.rows:
+        covered = sum(1 for f in row["key_facts"] if f["statement"] is not None)
+        per_topic.add_row(
+            row["id"],
+            f"{covered}/{len(row['key_facts'])}",
+            _value(row["citation_precision"]),
+            _value(row["gold_citation_share"]),
+            _value(row["unsupported_removed_share"]),
+            str(row["unsourced_figures"]),
+            f"{row['total_s']:.1f}",
+        )
+    console.print(per_topic)
+    console.print(f"written to {out}/ (metrics.json, {DRAFTS_FILE}, report.md)", highlight=False)
+
+
 @eval_app.command()
 def compare(
     run_a: Annotated[Path, typer.Argument(help="The reference run (folder with metrics.json).", exists=True)],
@@ -207,21 +307,26 @@ def _number(value: float) -> str:
     return f"{value:.0f}" if value.is_integer() and abs(value) > 1 else f"{value:.4f}"
 
 
-def _summary(output: RunOutput, keys: tuple[str, ...], out: Path) -> None:
-    index: dict[str, Any] = output.metrics["config"]["index"]
+def _value(value: Any) -> str:
+    return "–" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
+
+
+def _index_line(metrics: dict[str, Any]) -> None:
+    index: dict[str, Any] = metrics["config"]["index"]
     state = (
         "reused cached index (indexing skipped)" if index["reused"] else f"built in {index['indexing_s']} s"
     )
     console.print(
         f"index: {state} — {index['documents']} documents, {index['chunks']} chunks", highlight=False
     )
+
+
+def _summary(output: RunOutput, keys: tuple[str, ...], out: Path) -> None:
+    _index_line(output.metrics)
     for note in output.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     table = Table("metric", "value", title=f"mode {output.metrics['mode']}")
     for key in keys:
-        value = output.metrics.get(key)
-        table.add_row(
-            key, "–" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
-        )
+        table.add_row(key, _value(output.metrics.get(key)))
     console.print(table)
     console.print(f"written to {out}/ (metrics.json, per_question.jsonl, report.md)", highlight=False)

@@ -5,8 +5,12 @@ Directions:
   more than the threshold (the metrics are shares in [0, 1]);
 - `tokens_per_s` is higher-is-better too, but measured relative: a drop by more than threshold × old value;
 - latency (`latency_*`) is lower-is-better: an increase by more than threshold × old value is a regression;
-- counts and rates that describe rather than judge a run (`questions`, `answered`, `abstention_rate`) are
-  shown but never fail a comparison.
+- draft times (`plan_s_p50`, `total_s_max`, …) are lower-is-better, relative like latency; numbers in
+  statements that no cited passage contains and repeated statements (`unsourced_figures`,
+  `repeated_statement_rate`) are lower-is-better, absolute;
+- counts and rates that describe rather than judge a run (`questions`, `answered`, `abstention_rate`, the
+  numbers of topics, facts, statements and citations, the share of statements removed) are shown but never
+  fail a comparison.
 """
 
 from __future__ import annotations
@@ -18,8 +22,22 @@ from typing import Any
 
 from ingest.errors import KBError
 
-INFORMATIONAL = frozenset({"questions", "answered", "abstention_rate"})
+INFORMATIONAL = frozenset(
+    {
+        "questions",
+        "answered",
+        "abstention_rate",
+        "topics",
+        "key_facts",
+        "statements_kept",
+        "statements_removed",
+        "citation_pairs",
+        "unsupported_removed_share",
+    }
+)
 RELATIVE_HIGHER = frozenset({"tokens_per_s"})
+LOWER = frozenset({"unsourced_figures", "repeated_statement_rate"})
+_DRAFT_TIMES = ("_s_p50", "_s_max")
 _TOLERANCE = 1e-9
 
 
@@ -45,8 +63,10 @@ def direction_of(name: str) -> tuple[str, bool]:
     """(direction, measured relative) of a metric name."""
     if name in INFORMATIONAL:
         return "info", False
-    if name.startswith("latency"):
+    if name.startswith("latency") or name.endswith(_DRAFT_TIMES):
         return "lower", True
+    if name in LOWER:
+        return "lower", False
     return "higher", name in RELATIVE_HIGHER
 
 

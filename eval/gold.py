@@ -57,7 +57,7 @@ class Question:
 def load_questions(path: Path, limit: int | None = None) -> list[Question]:
     """The first `limit` questions of a gold JSONL file; `doc` paths are relative to the file's folder."""
     dataset_dir = path.resolve().parent
-    texts = _ParsedTexts()
+    texts = ParsedTexts()
     questions: list[Question] = []
     with path.open(encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
@@ -69,7 +69,7 @@ def load_questions(path: Path, limit: int | None = None) -> list[Question]:
     return questions
 
 
-class _ParsedTexts:
+class ParsedTexts:
     """Each document's parsed text, parsed once per loaded gold file."""
 
     def __init__(self) -> None:
@@ -81,10 +81,10 @@ class _ParsedTexts:
         return self._texts[path]
 
 
-def _question(line: str, dataset_dir: Path, where: str, texts: _ParsedTexts) -> Question:
+def _question(line: str, dataset_dir: Path, where: str, texts: ParsedTexts) -> Question:
     try:
         raw: dict[str, Any] = json.loads(line)
-        relevant = tuple(_gold_item(r, dataset_dir, texts) for r in raw["relevant"])
+        relevant = tuple(gold_item(r, dataset_dir, texts) for r in raw["relevant"])
         kind = raw.get("kind")
         return Question(
             str(raw["id"]),
@@ -99,7 +99,7 @@ def _question(line: str, dataset_dir: Path, where: str, texts: _ParsedTexts) -> 
         raise EvalInputError(f"gold document cannot be parsed ({exc.code}: {exc})", path=where) from exc
 
 
-def _gold_item(raw: dict[str, Any], dataset_dir: Path, texts: _ParsedTexts) -> GoldItem:
+def gold_item(raw: dict[str, Any], dataset_dir: Path, texts: ParsedTexts) -> GoldItem:
     doc = str(raw["doc"])
     path = (dataset_dir / doc).resolve()
     if "text" in raw:
