@@ -284,8 +284,14 @@ class CitedGenerator:
         }
         if parsed is None:
             return Generated([], list(to_book.values()), raw, False, reply.stats)
+        # A statement of several sentences is checked sentence by sentence (each keeps the statement's source
+        # numbers): the small model often merges facts of two passages into one statement, which then no
+        # single passage supports although every sentence of it is backed.
+        sentences = [
+            (sentence, cited) for text, cited in parsed for sentence in citations.split_statements(text)
+        ]
         local_checks = check_statements(
-            parsed, {n: hit.text for n, hit in enumerate(fitted, start=1)}, min_support=self.min_support
+            sentences, {n: hit.text for n, hit in enumerate(fitted, start=1)}, min_support=self.min_support
         )
         renumbered = [
             CheckedStatement(

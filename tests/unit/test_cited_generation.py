@@ -9,6 +9,9 @@ import pytest
 from ingest.domain import ScoredChunk
 from service.citations import find_conflicts, near_duplicate
 from service.cited_generation import (
+    CitedGenerator,
+    Prompted,
+    Reply,
     SourceBook,
     check_statements,
     parse_statements,
@@ -52,6 +55,30 @@ def test_check_statements_reattributes_to_the_supporting_passage_and_reports_bad
     )
     assert moved.supported and moved.sources == (2,) and moved.reattributed and moved.invalid_markers == (7,)
     assert not invented.supported and any("999.000 EUR" in r for r in invented.reasons)
+
+
+def test_a_statement_merging_two_passages_is_checked_sentence_by_sentence() -> None:
+    """ "A. B." citing [1, 2], where [1] backs A and [2] backs B: no single passage supports the whole, but each
+    sentence is kept with the passage that backs it; an invented sentence in it is removed on its own."""
+    session = "Die Sitzung des AK KI beginnt am 18. September 2025 um 10 Uhr."
+    hits = [_hit("p1", session), _hit("p2", BUDGET)]
+    merged = (
+        "Die Sitzung beginnt am 18. September 2025 um 10 Uhr. Das Pilotbudget wird auf 320.000 EUR erhöht."
+    )
+    raw = json.dumps(
+        {
+            "aussagen": [
+                {"text": merged, "quellen": [1, 2]},
+                {"text": "Es gibt 999 GPUs. Das ist viel.", "quellen": [1]},
+            ]
+        }
+    )
+    generator = CitedGenerator(llm=None, template=None, budget_tokens=0, max_tokens=0, min_support=0.5)  # type: ignore[arg-type]
+    generated = generator.check(Prompted(hits, []), Reply(raw, None), SourceBook())
+    texts = [(s.text, s.sources, s.supported) for s in generated.statements]
+    assert texts[0] == ("Die Sitzung beginnt am 18. September 2025 um 10 Uhr.", (1,), True)
+    assert texts[1] == ("Das Pilotbudget wird auf 320.000 EUR erhöht.", (2,), True)
+    assert texts[2][0] == "Es gibt 999 GPUs." and not texts[2][2]
 
 
 def test_source_book_keeps_a_passage_number_for_the_whole_draft() -> None:
