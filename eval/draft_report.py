@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from eval.report import format_value
+
 DRAFTS_FILE = "drafts.jsonl"
 
 # (key, meaning) of the summary, in the order shown.
@@ -72,7 +74,7 @@ def drafts_report(title: str, metrics: dict[str, Any], rows: Sequence[dict[str, 
         "",
         "| metric | value | meaning |",
         "|---|---|---|",
-        *[f"| {key} | {_fmt(metrics.get(key))} | {meaning} |" for key, meaning in DRAFT_METRICS],
+        *[f"| {key} | {format_value(metrics.get(key))} | {meaning} |" for key, meaning in DRAFT_METRICS],
         "",
         "Citation precision is judged by the project's own checker (the one that verified the drafts), so it is",
         "close to 1 by construction for model statements; `gold_citation_share` is the independent signal.",
@@ -80,8 +82,8 @@ def drafts_report(title: str, metrics: dict[str, Any], rows: Sequence[dict[str, 
         "| statements | citation pairs | citation precision | gold share | unsourced figures |",
         "|---|---|---|---|---|",
         *[
-            f"| {origin} | {o['citation_pairs']} | {_fmt(o['citation_precision'])} | "
-            f"{_fmt(o['gold_citation_share'])} | {o['unsourced_figures']} |"
+            f"| {origin} | {o['citation_pairs']} | {format_value(o['citation_precision'])} | "
+            f"{format_value(o['gold_citation_share'])} | {o['unsourced_figures']} |"
             for origin, o in (metrics.get("by_origin") or {}).items()
         ],
         "",
@@ -96,9 +98,9 @@ def drafts_report(title: str, metrics: dict[str, Any], rows: Sequence[dict[str, 
     for row in rows:
         covered = sum(1 for f in row["key_facts"] if f["statement"] is not None)
         lines.append(
-            f"| {row['id']} | {covered}/{len(row['key_facts'])} | {_fmt(row['citation_precision'])} | "
-            f"{_fmt(row['gold_citation_share'])} | {_fmt(row['unsupported_removed_share'])} | "
-            f"{row['unsourced_figures']} | {_fmt(row['repeated_statement_rate'])} | {row['plan_s']} | "
+            f"| {row['id']} | {covered}/{len(row['key_facts'])} | {format_value(row['citation_precision'])} | "
+            f"{format_value(row['gold_citation_share'])} | {format_value(row['unsupported_removed_share'])} | "
+            f"{row['unsourced_figures']} | {format_value(row['repeated_statement_rate'])} | {row['plan_s']} | "
             f"{row['first_section_s']} | {row['total_s']} |"
         )
     missed = [(row["id"], f) for row in rows for f in row["key_facts"] if f["statement"] is None]
@@ -120,14 +122,6 @@ def drafts_report(title: str, metrics: dict[str, Any], rows: Sequence[dict[str, 
         "",
     ]
     return "\n".join(lines)
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
 
 
 def _cell(text: str) -> str:

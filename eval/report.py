@@ -60,7 +60,7 @@ def retrieval_report(
     lines = [f"# Retrieval evaluation: {title}", "", *_run_facts(config), ""]
     lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
     lines += [
-        f"| {key} | {_fmt(metrics[key])} |"
+        f"| {key} | {format_value(metrics[key])} |"
         for key in ("questions", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
     ]
     lines += ["", f"![recall@k for k = 1..{len(curve)}]({PLOT_FILE})", ""]
@@ -168,7 +168,7 @@ def answers_report(
         "",
     ]
     lines += ["## Metrics", "", "| metric | value | meaning |", "|---|---|---|"]
-    lines += [f"| {key} | {_fmt(metrics.get(key))} | {meaning} |" for key, meaning in ANSWER_METRICS]
+    lines += [f"| {key} | {format_value(metrics.get(key))} | {meaning} |" for key, meaning in ANSWER_METRICS]
     lines += ["", *[f"- {note}" for note in notes]]
     lines += [
         "## Answers",
@@ -194,13 +194,13 @@ def compare_markdown(deltas: Sequence[Delta]) -> str:
             change += f" ({d.relative_change:+.1%})"
         better = {"higher": "higher", "lower": "lower", "info": "–"}[d.direction]
         lines.append(
-            f"| {d.name} | {_fmt(d.before)} | {_fmt(d.after)} | {change} | {better} | "
+            f"| {d.name} | {format_value(d.before)} | {format_value(d.after)} | {change} | {better} | "
             f"{'**yes**' if d.regressed else ''} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
