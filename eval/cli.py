@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,14 +81,20 @@ def _fail(exc: KBError) -> NoReturn:
 def _run(
     run: Callable[..., RunOutput], corpus: Corpus, questions: Path, cache_dir: Path | None, **options: Any
 ) -> RunOutput:
-    """A run on the cached index of `corpus`, with the settings of the environment; errors as one line."""
+    """A run on the cached index of `corpus`, with the settings of the environment; errors as one line.
+    Every log line starts with the seconds since the start, so that a slow step shows itself."""
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        _log(f"[{time.perf_counter() - started:6.1f} s] {message}")
+
     try:
         return run(
             corpus,
             questions,
             cache_dir=cache_dir or default_cache_dir(),
             settings=Settings(),
-            log=_log,
+            log=log,
             **options,
         )
     except KBError as exc:

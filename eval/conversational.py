@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     finally:
         services.store.close()
-        setup.locator.save()
+        setup.close()
 
     rewrite_times = [
         r["rewrite_s"] for r in rows if r["rewrite_reason"] in ("rewritten", "unchanged_by_model")

@@ -5,6 +5,10 @@ bytes), the chunking, embedding and store settings, and the chunks ingestion wou
 the parsing or chunking code is not hidden by an old index); `<key>/index.json` marks it complete. A run
 with the same key reuses it. Gold spans located for a gold set are cached next to it
 (`spans-<gold set hash>.json`).
+
+What a re-run would otherwise repeat is cached too, in the same folder: each file's chunk lines for the key
+(`filechunks.sqlite3`, eval/chunk_cache.py: only new or changed files are parsed) and the questions' vectors
+(`queries.sqlite3`, eval/query_cache.py). With both, a re-run on an unchanged corpus parses and embeds nothing.
 """
 
 from __future__ import annotations
@@ -23,18 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from eval import metrics as m
+from eval.chunk_cache import ChunkCacheStats, FileChunkCache
 from eval.gold import Corpus, Question, SpanLocator, corpus_doc_ids, corpus_roots, load_questions
-from ingest.chunking import embedding_text
+from eval.query_cache import CachedQueryEmbedder
 from ingest.domain import AccessScope, ScoredChunk
 from ingest.embedding import Embedder, build_embedder
 from ingest.errors import KBError
 from ingest.parse_worker import IsolatedParser
 from ingest.pipeline import (
     IngestPipeline,
-    SourceFile,
     Status,
     discover,
-    file_chunks,
 )
 from ingest.store import Provenance, SearchMode, build_store
 from service.config import Settings
@@ -59,6 +62,9 @@ class EvalIndex:
     directory: Path
     reused: bool
     info: dict[str, Any]
+    chunk_cache: ChunkCacheStats | None = (
+        None  # this run's use of the per-file chunk cache (computing the key)
+    )
 
     @property
     def store_path(self) -> Path:
@@ -91,39 +97,31 @@ def corpus_hash(corpus: Corpus) -> str:
     return digest.hexdigest()
 
 
-def chunks_hash(corpus: Corpus, settings: Settings) -> str:
+def chunks_hash(corpus: Corpus, settings: Settings, cache_dir: Path) -> tuple[str, ChunkCacheStats]:
     """sha256 over what decides search results for `corpus`: each chunk's id, embedded text (title, section
     path, text), character span and pages, computed without embedding anything. A change of parser, structure
     or chunking code that changes the chunks changes the key; a code change that does not (most of them, and
-    payload fields such as `ingested_at`) keeps the cached index usable."""
-    digest = hashlib.sha256()
+    payload fields such as `ingested_at`) keeps the cached index usable. Each file's lines come from the
+    per-file cache in `cache_dir` when its content, settings and the chunking code are unchanged
+    (eval/chunk_cache.py), so only new or changed files are parsed."""
     sources, _ = discover(corpus_roots(corpus))
-    parser = IsolatedParser()
-    try:
-        for source in sources:
-            for line in _chunk_lines(source, settings, parser):
-                digest.update(line.encode())
-    finally:
-        parser.close()
-    return digest.hexdigest()
+    with FileChunkCache(cache_dir) as cache:
+        per_file, stats = cache.corpus_lines(sources, settings.ingest)
+    digest = hashlib.sha256()
+    for lines in per_file:
+        for line in lines:
+            digest.update(line.encode())
+    return digest.hexdigest(), stats
 
 
-def _chunk_lines(source: SourceFile, settings: Settings, parser: IsolatedParser) -> list[str]:
-    try:
-        chunks = file_chunks(source, settings.ingest, parser)
-    except (KBError, OSError) as exc:
-        return [f"{source.display}\x1ffailed\x1f{exc}\n"]
-    fields = (
-        (c.point_id, c.char_start, c.char_end, c.page_start, c.page_end, embedding_text(c)) for c in chunks
-    )
-    return ["\x1f".join(str(f) for f in row) + "\n" for row in fields]
-
-
-def index_key_material(settings: Settings, embedder_name: str, corpus: Corpus) -> dict[str, Any]:
-    return {
+def index_key_material(
+    settings: Settings, embedder_name: str, corpus: Corpus, cache_dir: Path
+) -> tuple[dict[str, Any], ChunkCacheStats]:
+    chunks, stats = chunks_hash(corpus, settings, cache_dir)
+    material = {
         "format": INDEX_FORMAT,
         "corpus_sha256": corpus_hash(corpus),
-        "chunks_sha256": chunks_hash(corpus, settings),
+        "chunks_sha256": chunks,
         "chunking": settings.ingest.chunking.model_dump(mode="json"),
         "max_file_bytes": settings.ingest.max_file_bytes,
         "embedding": {
@@ -135,6 +133,7 @@ def index_key_material(settings: Settings, embedder_name: str, corpus: Corpus) -
         "store": {"backend": "edge", "bm25_language": settings.store.bm25_language},
         "versions": package_versions(),
     }
+    return material, stats
 
 
 def index_key(material: dict[str, Any]) -> str:
@@ -150,8 +149,12 @@ def eval_settings(settings: Settings, store_path: Path) -> Settings:
 def ensure_index(
     corpus: Corpus, settings: Settings, embedder: Embedder, cache_dir: Path, log: Log
 ) -> EvalIndex:
-    material = index_key_material(settings, embedder.name, corpus)
+    material, stats = index_key_material(settings, embedder.name, corpus, cache_dir)
     key = index_key(material)
+    log(
+        f"index key: {stats.files} files, {stats.hits} chunk lists from the per-file cache, "
+        f"{stats.parsed} parsed, in {stats.seconds:.1f} s"
+    )
     directory = cache_dir / key
     marker = directory / "index.json"
     if marker.is_file():
@@ -160,11 +163,11 @@ def ensure_index(
             f"index: reusing cached index {directory} ({info['documents']} documents, "
             f"{info['chunks']} chunks, built in {info['indexing_s']:.1f} s) — skipping indexing"
         )
-        return EvalIndex(key, directory, True, info)
+        return EvalIndex(key, directory, True, info, stats)
     info = _build_index(corpus, settings, embedder, directory, log)
     info["key_material"] = material
     marker.write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8")
-    return EvalIndex(key, directory, False, info)
+    return EvalIndex(key, directory, False, info, stats)
 
 
 def _build_index(
@@ -290,7 +293,9 @@ def run_config(
             "failed": len(index.info.get("failed") or []),
             "indexing_s": index.info.get("indexing_s"),
             "chunks_sha256": material.get("chunks_sha256"),
+            "chunk_cache": index.chunk_cache.as_dict() if index.chunk_cache else None,
         },
+        "query_vectors": embedder.stats.as_dict() if isinstance(embedder, CachedQueryEmbedder) else None,
         "versions": package_versions(),
     }
 
@@ -317,10 +322,15 @@ class RunOutput:
 @dataclass
 class _Setup:
     settings: Settings
-    embedder: Embedder
+    embedder: CachedQueryEmbedder
     index: EvalIndex
     questions: list[Question]
     locator: SpanLocator
+
+    def close(self) -> None:
+        """Keep what this run learnt: located gold spans and new query vectors."""
+        self.locator.save()
+        self.embedder.save()
 
 
 def _prepare(
@@ -335,8 +345,14 @@ def _prepare(
     for root in corpus_roots(corpus):
         if not root.is_dir():
             raise KBError(f"corpus folder not found: {root}")
+    started = time.perf_counter()
     questions = load_questions(questions_file, limit)
-    embedder = embedder or build_embedder(settings.embedding)
+    log(f"questions: {len(questions)} loaded in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    embedder = CachedQueryEmbedder(
+        embedder or build_embedder(settings.embedding), settings.embedding, cache_dir
+    )
+    log(f"embedder: {embedder.name} ready in {time.perf_counter() - started:.1f} s")
     index = ensure_index(corpus, settings, embedder, cache_dir, log)
     doc_ids = {path: index.aliases.get(doc_id, doc_id) for path, doc_id in corpus_doc_ids(corpus).items()}
     spans_file = index.directory / f"spans-{sha256_file(questions_file)[:16]}.json"
@@ -390,8 +406,13 @@ def run_retrieval(
                 log(f"retrieval: {number}/{len(setup.questions)} questions")
     finally:
         services.store.close()
-        setup.locator.save()
+        setup.close()
     seconds = time.perf_counter() - started
+    vectors = setup.embedder.stats
+    log(
+        f"retrieval: {len(rows)} questions in {seconds:.1f} s (query vectors: {vectors.cached} from the "
+        f"cache, {vectors.embedded} embedded)"
+    )
     config = run_config(
         settings,
         setup.embedder,
@@ -483,7 +504,7 @@ def run_answers(
             log(f"answers: {number}/{len(setup.questions)} ({rows[-1]['latency_s']:.1f} s)")
     finally:
         services.store.close()
-        setup.locator.save()
+        setup.close()
     mode = settings.retrieval.mode
     config = run_config(
         settings,
