@@ -17,8 +17,9 @@ from typing import Any
 from ingest.domain import ScoredChunk
 from ingest.store import Provenance
 from service import citations
+from service.focusing import FOCUS_OFF, Focus
 from service.llm import LLM, GenerationStats
-from service.prompting import PromptTemplate, fit_passages, format_sources, render, source_label
+from service.prompting import PromptTemplate, format_offered, offer_passages, render, source_label
 
 STATEMENTS_KEY = "aussagen"
 TEXT_KEY = "text"
@@ -211,6 +212,9 @@ class CitedGenerator:
     budget_tokens: int
     max_tokens: int
     min_support: float
+    # Off by default: drafts offer whole passages. When on, passages are focused on the prompt's variables
+    # (service/focusing.py) and statements are verified against the focused text the model saw.
+    focus: Focus = FOCUS_OFF
 
     def generate(
         self,
@@ -220,17 +224,21 @@ class CitedGenerator:
         *,
         marks: Mapping[str, str] | None = None,
     ) -> Generated:
-        """Offer `hits` (fitted into the budget), generate statements, verify, renumber into `book`."""
+        """Offer `hits` (focused if set, fitted into the budget), generate statements, verify, renumber into
+        `book`."""
         if not hits:
             return Generated([], [], "", True, None)
-        fitted = fit_passages(
+        offered = offer_passages(
             self.template,
             variables,
             hits,
+            focus_query=" ".join(variables.values()),
+            focus=self.focus,
             budget_tokens=self.budget_tokens,
             count_tokens=self.llm.count_tokens,
         )
-        messages = render(self.template, sources=format_sources(fitted), **variables)
+        fitted = [o.hit for o in offered]
+        messages = render(self.template, sources=format_offered(offered), **variables)
         generation = self.llm.generate(
             messages, schema=statements_schema(len(fitted)), max_tokens=self.max_tokens
         )
@@ -243,7 +251,7 @@ class CitedGenerator:
         if parsed is None:
             return Generated([], list(to_book.values()), raw, False, generation.stats)
         local_checks = check_statements(
-            parsed, {n: hit.text for n, hit in enumerate(fitted, start=1)}, min_support=self.min_support
+            parsed, {n: o.prompt_text for n, o in enumerate(offered, start=1)}, min_support=self.min_support
         )
         renumbered = [
             CheckedStatement(
