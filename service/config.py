@@ -92,7 +92,7 @@ class AnswerSettings(BaseModel):
         "whole passage.",
     )
     focus_max_tokens: int = Field(
-        120, ge=16, description="Upper bound of tokens of one focused passage (focus_sentences > 0)."
+        90, ge=16, description="Upper bound of tokens of one focused passage (focus_sentences > 0)."
     )
     decisive_margin: float = Field(
         0.3,

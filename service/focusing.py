@@ -22,6 +22,7 @@ the focused text — the text the model actually saw and could cite.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,17 @@ GAP = " … "
 _LINE_ITEM = re.compile(r"^[ \t]*(?:\d{1,3}[.)]|\(\d{1,3}[a-z]?\)|[a-z]\)|[-•–*])[ \t]+", re.M)
 _INLINE_ITEM = re.compile(r"(?<=[.;:])[ \t]+(\(\d{1,3}[a-z]?\))[ \t]")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_ITEM_MARK = re.compile(r"\(\d{1,3}[a-z]?\)[ \t]")
+_HEADING_WORDS = 12
+
+
+def _is_heading(text: str, start: int, end: int) -> bool:
+    """A unit alone on its line(s), short, and without a sentence end: "2.2 Mindestanforderungen an KI-Dienste"."""
+    piece = text[start:end]
+    own_line = (start == 0 or text[start - 1] == "\n") and (end == len(text) or text[end] == "\n")
+    return (
+        own_line and "\n" not in piece and len(piece.split()) <= _HEADING_WORDS and piece[-1] not in ".!?:;"
+    )
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,9 @@ class _Unit:
     end: int
     terms: frozenset[str]
     tokens: int
+    item: bool  # a list item
+    heading: bool  # a short line of its own without a sentence end
+    introduces: bool  # ends with ":" (a list or a quotation follows)
 
 
 def units(text: str) -> list[tuple[int, int]]:
@@ -116,7 +131,15 @@ def focus_passage(
     if not spans:
         return FocusedPassage.whole(chunk_text)
     scored = [
-        _Unit(a, b, frozenset(content_terms(chunk_text[a:b]) & question_terms), count_tokens(chunk_text[a:b]))
+        _Unit(
+            a,
+            b,
+            frozenset(content_terms(chunk_text[a:b]) & question_terms),
+            count_tokens(chunk_text[a:b]),
+            item=bool(_LINE_ITEM.match(chunk_text, a) or _ITEM_MARK.match(chunk_text, a)),
+            heading=_is_heading(chunk_text, a, b),
+            introduces=chunk_text[a:b].endswith(":"),
+        )
         for a, b in spans
     ]
     order = _priority(scored, max_sentences)
@@ -158,17 +181,24 @@ def focus_passages(
 
 
 def _priority(scored: Sequence[_Unit], max_sentences: int) -> list[int]:
-    """Unit indices in the order they are kept: best, its neighbour(s), other matching units; or the lead."""
-    scores = [len(u.terms) for u in scored]
-    if not any(scores):
-        return list(range(len(scored)))
-    best = max(range(len(scored)), key=lambda i: (scores[i], -i))
-    neighbours = [i for i in (best - 1, best + 1) if 0 <= i < len(scored)]
-    if max_sentences < 3:
-        # Room for one neighbour: the better-scoring one; on a tie the previous (it names the subject).
-        neighbours.sort(key=lambda i: (-scores[i], i))
+    """Unit indices in the order they are kept: best, its neighbour(s), other matching units; or the lead.
+    Headings are left out (the source label in the prompt carries the section heading already)."""
+    candidates = [i for i, u in enumerate(scored) if not u.heading] or list(range(len(scored)))
+    scores = {i: len(scored[i].terms) for i in candidates}
+    if not any(scores.values()):
+        return candidates
+    best = max(candidates, key=lambda i: (scores[i], -i))
+    if scored[best].introduces:
+        # "… erfüllen:" — the answer is the list that follows; keep the items before anything else.
+        following = list(itertools.takewhile(lambda i: scored[i].item, range(best + 1, len(scored))))
+        neighbours = following or [best + 1] if best + 1 < len(scored) else []
+    else:
+        neighbours = [i for i in (best - 1, best + 1) if i in scores]
+        if max_sentences < 3:
+            # Room for one neighbour: the better-scoring one; on a tie the previous (it names the subject).
+            neighbours.sort(key=lambda i: (-scores[i], i))
     rest = sorted(
-        (i for i in range(len(scored)) if i != best and i not in neighbours and scores[i] > 0),
+        (i for i in candidates if i != best and i not in neighbours and scores[i] > 0),
         key=lambda i: (-scores[i], i),
     )
     return [best, *neighbours, *rest]
