@@ -91,7 +91,9 @@ class _Unit:
 
 
 def units(text: str) -> list[tuple[int, int]]:
-    """(start, end) of the focusing units of `text`: list items whole, everything else by sentence."""
+    """(start, end) of the focusing units of `text`: list items whole, everything else by sentence. An item
+    runs to the end of its line, and on over following lines while its line has no sentence end (a wrapped
+    item); the text after it up to the next item is prose again."""
     blocks: list[tuple[int, int]] = []
     at = 0
     for blank in _BLANK_LINE.finditer(text):
@@ -104,15 +106,32 @@ def units(text: str) -> list[tuple[int, int]]:
             {m.start() for m in _LINE_ITEM.finditer(text, start, end)}
             | {m.start(1) for m in _INLINE_ITEM.finditer(text, start, end)}
         )
-        prose_end = starts[0] if starts else end
-        out.extend(sentence_spans(text, start, prose_end))
+        prose_from = start
         for i, item_start in enumerate(starts):
-            item_end = starts[i + 1] if i + 1 < len(starts) else end
-            piece = text[item_start:item_end]
-            if piece.strip():
-                lead = len(piece) - len(piece.lstrip())
-                out.append((item_start + lead, item_start + lead + len(piece.strip())))
+            out.extend(sentence_spans(text, prose_from, item_start))
+            limit = starts[i + 1] if i + 1 < len(starts) else end
+            item_end = _item_end(text, item_start, limit)
+            out.extend(_stripped(text, item_start, item_end))
+            prose_from = item_end
+        out.extend(sentence_spans(text, prose_from, end))
     return out
+
+
+def _item_end(text: str, start: int, limit: int) -> int:
+    at = start
+    while (newline := text.find("\n", at, limit)) != -1:
+        if text[at:newline].rstrip().endswith((".", "!", "?", ":", ";")):
+            return newline
+        at = newline + 1
+    return limit
+
+
+def _stripped(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    piece = text[start:end]
+    if not piece.strip():
+        return []
+    lead = len(piece) - len(piece.lstrip())
+    return [(start + lead, start + lead + len(piece.strip()))]
 
 
 def focus_passage(
