@@ -6,6 +6,7 @@ import pytest
 
 from ingest.domain import ScoredChunk
 from service.citations import content_terms
+from service.cited_generation import CitedGenerator, SourceBook
 from service.focusing import FOCUS_OFF, GAP, Focus, FocusedPassage, focus_passage, focus_passages, units
 from service.prompting import (
     decisive_count,
@@ -15,6 +16,7 @@ from service.prompting import (
     offer_passages,
     render,
 )
+from tests.fakes import ScriptedLLM
 
 PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 
@@ -225,3 +227,34 @@ def test_offered_passages_render_focused_text_and_off_renders_as_before() -> Non
     user_off = render(template, sources=format_offered(off), question=question)[1]["content"]
     assert "1,44 Mio. EUR" in user_on and "Evaluation erfolgt" not in user_on
     assert len(user_on) < len(user_off)
+
+
+def _generator(focus: Focus, statement: str) -> tuple[CitedGenerator, ScriptedLLM]:
+    llm = ScriptedLLM({"aussagen": [{"text": statement, "quellen": [1]}]})
+    template = load_prompt(PROMPTS / "draft_section.de.md")
+    return CitedGenerator(llm, template, 1800, 400, 0.5, focus=focus), llm
+
+
+DRAFT_VARIABLES = {
+    "topic": "Betriebskosten",
+    "section": "Kosten",
+    "guidance": "",
+    "questions": "- Wie hoch sind die jährlichen Betriebskosten?",
+    "context": "(noch nichts)",
+}
+
+
+def test_cited_generation_offers_whole_passages_unless_focus_is_set() -> None:
+    """Drafts keep whole passages by default; with a focus the prompt shrinks and a statement is checked against
+    the focused text the model saw."""
+    left_out = "Die Evaluation erfolgt durch Dritte."
+    whole, whole_llm = _generator(FOCUS_OFF, left_out)
+    generated = whole.generate([_hit("a", 0.4)], DRAFT_VARIABLES, SourceBook())
+    assert PASSAGE.strip() in whole_llm.calls[0][1]["content"]
+    assert generated.statements[0].supported
+
+    focused, focused_llm = _generator(Focus(2, 100), left_out)
+    generated = focused.generate([_hit("a", 0.4)], DRAFT_VARIABLES, SourceBook())
+    prompt = focused_llm.calls[0][1]["content"]
+    assert "1,44 Mio. EUR" in prompt and left_out not in prompt
+    assert not generated.statements[0].supported
