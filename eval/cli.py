@@ -163,6 +163,7 @@ def answers(
             "abstention_rate",
             "latency_p50_s",
             "latency_p95_s",
+            "latency_first_token_p50_s",
             "tokens_per_s",
         ),
         out,

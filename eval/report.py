@@ -152,6 +152,7 @@ ANSWER_METRICS = (
     ("abstention_rate", "share of questions declined"),
     ("latency_p50_s", "median seconds per answer"),
     ("latency_p95_s", "95th percentile seconds per answer"),
+    ("latency_first_token_p50_s", "median seconds to the first token (prefill)"),
     ("tokens_per_s", "generated tokens per second"),
 )
 

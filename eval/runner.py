@@ -557,6 +557,7 @@ def _answer_row(answerer: Any, retriever: Any, locator: SpanLocator, question: Q
         "prompt_tokens": stats.prompt_tokens if stats else 0,
         "completion_tokens": stats.completion_tokens if stats else 0,
         "generation_s": round(stats.total_s - (stats.first_token_s or 0.0), 3) if stats else 0.0,
+        "first_token_s": round(stats.first_token_s, 3) if stats and stats.first_token_s is not None else None,
         "sources": sources,
     }
 
@@ -586,6 +587,7 @@ def answer_metrics(
     generated = [row for row in rows if row["completion_tokens"]]
     gen_seconds = sum(row["generation_s"] for row in generated)
     latencies = [row["latency_s"] for row in rows]
+    first_tokens = [row["first_token_s"] for row in generated if row.get("first_token_s") is not None]
     return {
         "questions": n,
         "answered": sum(1 for row in rows if not row["declined"]),
@@ -600,6 +602,7 @@ def answer_metrics(
         "abstention_rate": _round(sum(1 for row in rows if row["declined"]) / n) if n else None,
         "latency_p50_s": _round(m.percentile(latencies, 50)),
         "latency_p95_s": _round(m.percentile(latencies, 95)),
+        "latency_first_token_p50_s": _round(m.percentile(first_tokens, 50)) if first_tokens else None,
         "tokens_per_s": _round(sum(row["completion_tokens"] for row in generated) / gen_seconds)
         if gen_seconds > 0
         else None,

@@ -9,22 +9,24 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ingest.domain import AccessScope, ScoredChunk
-from ingest.store import Provenance, SearchFilters
+from ingest.store import Provenance, SearchFilters, SearchMode
 from service import citations, tracing
 from service.config import AnswerSettings, LLMSettings
+from service.focusing import Focus, FocusedPassage
 from service.llm import LLM, GenerationStats
 from service.prompting import (
     ANSWER_KEY,
     SOURCES_KEY,
     PromptTemplate,
     answer_schema,
-    fit_sources,
-    format_sources,
+    decisive_count,
+    format_offered,
+    offer_passages,
     render,
     source_label,
 )
@@ -35,7 +37,8 @@ DECLINE_TEXT = "Keine Quelle gefunden."
 
 @dataclass(frozen=True)
 class Source:
-    """A passage offered to the model, numbered as the model and the user see it."""
+    """A passage offered to the model, numbered as the model and the user see it. `text` is the whole passage
+    (what the user sees); `focus` what the model saw of it, when that was less (exact spans into `text`)."""
 
     number: int
     point_id: str
@@ -43,11 +46,26 @@ class Source:
     label: str
     text: str
     score: float
+    focus: FocusedPassage | None = None
 
     @classmethod
-    def from_hit(cls, number: int, hit: ScoredChunk) -> Source:
+    def from_hit(cls, number: int, hit: ScoredChunk, focus: FocusedPassage | None = None) -> Source:
         provenance = Provenance.from_payload(hit.payload)
-        return cls(number, hit.point_id, provenance, source_label(provenance), hit.text, hit.score)
+        return cls(number, hit.point_id, provenance, source_label(provenance), hit.text, hit.score, focus)
+
+    @property
+    def prompt_text(self) -> str:
+        """The text the model saw: citations are verified against it (it cannot have cited what it did not see)."""
+        return self.focus.text if self.focus is not None and self.focus.focused else self.text
+
+
+@dataclass(frozen=True)
+class AnswerPrompt:
+    """What the model is given for one question: the numbered sources, the chat messages, the reply schema."""
+
+    sources: list[Source]
+    messages: list[dict[str, str]]
+    schema: dict[str, Any]
 
 
 @dataclass
@@ -117,18 +135,11 @@ class Answerer:
                 AnswerResult(question, DECLINE_TEXT, True, "no_relevant_source", [], retrieval_s=retrieval_s),
             )
             return
-        hits = fit_sources(
-            self.template,
-            question,
-            retrieval.hits[: self.settings.max_sources],
-            budget_tokens=self.settings.prompt_budget_tokens,
-            count_tokens=self.llm.count_tokens,
-        )
-        sources = [Source.from_hit(i, hit) for i, hit in enumerate(hits, start=1)]
+        prompt = self.prompt(question, retrieval.hits)
+        sources = prompt.sources
         yield AnswerEvent("sources", sources)
-        messages = render(self.template, sources=format_sources(hits), question=question)
         generation = self.llm.generate(
-            messages, schema=answer_schema(len(hits)), max_tokens=self.llm_settings.max_tokens
+            prompt.messages, schema=prompt.schema, max_tokens=self.llm_settings.max_tokens
         )
         field_stream = AnswerFieldStream(ANSWER_KEY)
         raw_parts: list[str] = []
@@ -143,7 +154,7 @@ class Answerer:
             "llm.generate",
             generating,
             time.perf_counter(),
-            sources=len(hits),
+            sources=len(sources),
             prompt_tokens=stats.prompt_tokens,
             completion_tokens=stats.completion_tokens,
             first_token_s=round(stats.first_token_s or 0.0, 3),
@@ -154,6 +165,34 @@ class Answerer:
         result.model = self.llm.name
         yield AnswerEvent("done", result)
 
+    def prompt(self, question: str, hits: Sequence[ScoredChunk]) -> AnswerPrompt:
+        """The sources and chat messages for `question` from the retrieved `hits`: fewer passages when the
+        ranking is decisive, each focused on the question, as many as fit the token budget."""
+        offered = offer_passages(
+            self.template,
+            {"question": question},
+            hits[: self._source_count(hits)],
+            focus_query=question,
+            focus=Focus(self.settings.focus_sentences, self.settings.focus_max_tokens),
+            budget_tokens=self.settings.prompt_budget_tokens,
+            count_tokens=self.llm.count_tokens,
+        )
+        sources = [Source.from_hit(i, o.hit, o.passage) for i, o in enumerate(offered, start=1)]
+        messages = render(self.template, sources=format_offered(offered), question=question)
+        return AnswerPrompt(sources, messages, answer_schema(len(sources)))
+
+    def _source_count(self, hits: Sequence[ScoredChunk]) -> int:
+        """Passages to offer: fewer when the hybrid ranking is decisive (fused RRF scores; the scores of the
+        other modes are not on that scale)."""
+        if self.retriever.settings.mode is not SearchMode.HYBRID:
+            return self.settings.max_sources
+        return decisive_count(
+            hits,
+            max_sources=self.settings.max_sources,
+            margin=self.settings.decisive_margin,
+            decisive_sources=self.settings.decisive_sources,
+        )
+
     def _verify(self, question: str, raw: str, sources: list[Source]) -> AnswerResult:
         parsed = parse_model_output(raw)
         if parsed is None:
@@ -161,7 +200,7 @@ class Answerer:
                 question, DECLINE_TEXT, True, "model_output_invalid", sources, model_output=raw
             )
         text, cited = parsed
-        check = citations.verify(text, cited, [s.text for s in sources], self.settings.min_support)
+        check = citations.verify(text, cited, [s.prompt_text for s in sources], self.settings.min_support)
         base = AnswerResult(
             question,
             DECLINE_TEXT,

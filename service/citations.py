@@ -98,16 +98,30 @@ _NO_SENTENCE_END = re.compile(
 
 def split_statements(text: str) -> list[str]:
     """Sentences of an answer; a date such as "31. Dezember" or "Art. 39" does not end one."""
-    statements: list[str] = []
-    start = 0
     text = text.strip()
-    for boundary in _SENTENCE.finditer(text):
-        if _NO_SENTENCE_END.search(text[start : boundary.start()]):
+    return [text[start:end] for start, end in sentence_spans(text)]
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of `text[start:end]`, as offsets into `text`, without surrounding
+    whitespace; the same sentence rule as `split_statements`."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    at = start
+    for boundary in _SENTENCE.finditer(text, start, end):
+        if _NO_SENTENCE_END.search(text[at : boundary.start()]):
             continue
-        statements.append(text[start : boundary.start()])
-        start = boundary.end()
-    statements.append(text[start:])
-    return [s.strip() for s in statements if s.strip()]
+        spans.append((at, boundary.start()))
+        at = boundary.end()
+    spans.append((at, end))
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        piece = text[a:b]
+        stripped = piece.strip()
+        if stripped:
+            a += len(piece) - len(piece.lstrip())
+            out.append((a, a + len(stripped)))
+    return out
 
 
 def content_terms(text: str) -> set[str]:

@@ -17,8 +17,9 @@ from typing import Any
 from ingest.domain import ScoredChunk
 from ingest.store import Provenance
 from service import citations
+from service.focusing import FOCUS_OFF, Focus
 from service.llm import LLM, GenerationStats
-from service.prompting import PromptTemplate, fit_passages, format_sources, render, source_label
+from service.prompting import Offered, PromptTemplate, format_offered, offer_passages, render, source_label
 
 STATEMENTS_KEY = "aussagen"
 TEXT_KEY = "text"
@@ -206,10 +207,15 @@ class Generated:
 
 @dataclass(frozen=True)
 class Prompted:
-    """A generation's prompt, ready to send: the passages that fitted the budget and the chat messages."""
+    """A generation's prompt, ready to send: the passages that fitted the budget (as the model sees them,
+    focused or whole) and the chat messages."""
 
-    fitted: list[ScoredChunk]
+    offered: list[Offered]
     messages: list[dict[str, str]]
+
+    @property
+    def fitted(self) -> list[ScoredChunk]:
+        return [o.hit for o in self.offered]
 
 
 @dataclass(frozen=True)
@@ -231,6 +237,9 @@ class CitedGenerator:
     budget_tokens: int
     max_tokens: int
     min_support: float
+    # Off by default: drafts offer whole passages. When on, passages are focused on the prompt's variables
+    # (service/focusing.py) and statements are verified against the focused text the model saw.
+    focus: Focus = FOCUS_OFF
 
     def generate(
         self,
@@ -240,21 +249,24 @@ class CitedGenerator:
         *,
         marks: Mapping[str, str] | None = None,
     ) -> Generated:
-        """Offer `hits` (fitted into the budget), generate statements, verify, renumber into `book`."""
+        """Offer `hits` (focused if set, fitted into the budget), generate statements, verify, renumber into
+        `book`."""
         prompted = self.prompt(hits, variables)
         return self.check(prompted, self.complete(prompted), book, marks=marks)
 
     def prompt(self, hits: Sequence[ScoredChunk], variables: Mapping[str, str]) -> Prompted:
         if not hits:
             return Prompted([], [])
-        fitted = fit_passages(
+        offered = offer_passages(
             self.template,
             variables,
             hits,
+            focus_query=" ".join(variables.values()),
+            focus=self.focus,
             budget_tokens=self.budget_tokens,
             count_tokens=self.llm.count_tokens,
         )
-        return Prompted(fitted, render(self.template, sources=format_sources(fitted), **variables))
+        return Prompted(offered, render(self.template, sources=format_offered(offered), **variables))
 
     def complete(self, prompted: Prompted) -> Reply:
         if not prompted.fitted:
@@ -291,7 +303,9 @@ class CitedGenerator:
             (sentence, cited) for text, cited in parsed for sentence in citations.split_statements(text)
         ]
         local_checks = check_statements(
-            sentences, {n: hit.text for n, hit in enumerate(fitted, start=1)}, min_support=self.min_support
+            sentences,
+            {n: o.prompt_text for n, o in enumerate(prompted.offered, start=1)},
+            min_support=self.min_support,
         )
         renumbered = [
             CheckedStatement(

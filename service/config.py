@@ -118,6 +118,28 @@ class AnswerSettings(BaseModel):
         0.5, ge=0.0, le=1.0, description="Share of an answer's content words a cited passage must contain."
     )
     prompt_file: str = Field("answer.de.md", description="Prompt template in prompts/.")
+    # The prefill of the prompt is what a chat user waits for before the first word; see service/focusing.py
+    # and bench/RESULTS.md section (o) for what the two focus settings save and cost.
+    focus_sentences: int = Field(
+        3,
+        ge=0,
+        description="Sentences (list items count as one) of each passage the model sees: those sharing the "
+        "question's words, with the best one's neighbours; 0 shows whole passages. The user always sees the "
+        "whole passage.",
+    )
+    focus_max_tokens: int = Field(
+        90, ge=16, description="Upper bound of tokens of one focused passage (focus_sentences > 0)."
+    )
+    decisive_margin: float = Field(
+        0.3,
+        gt=0.0,
+        le=1.0,
+        description="Hybrid search: when the best passage's fused score leads the second by this share of "
+        "itself, only `decisive_sources` passages are offered.",
+    )
+    decisive_sources: int = Field(
+        2, ge=0, description="Passages offered when the ranking is decisive; 0 turns the rule off."
+    )
 
 
 class DraftSettings(BaseModel):
