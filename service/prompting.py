@@ -148,6 +148,10 @@ class Offered:
     def prompt_text(self) -> str:
         return self.passage.text
 
+    @classmethod
+    def whole(cls, hit: ScoredChunk) -> Offered:
+        return cls(hit, FocusedPassage.whole(hit.text))
+
 
 def offer_passages(
     template: PromptTemplate,

@@ -19,7 +19,7 @@ from service.cited_generation import (
 )
 from service.config import Settings
 from service.drafting.templates import load_template, template_names
-from service.prompting import load_prompt, render
+from service.prompting import Offered, load_prompt, render
 
 BUDGET = "Das Pilotbudget des KI-Wissensassistenten wird von 250.000 EUR auf 320.000 EUR erhöht."
 OTHER = "Der AK beschließt das Pilotprojekt mit einem Pilotbudget von 250.000 EUR."
@@ -74,7 +74,9 @@ def test_a_statement_merging_two_passages_is_checked_sentence_by_sentence() -> N
         }
     )
     generator = CitedGenerator(llm=None, template=None, budget_tokens=0, max_tokens=0, min_support=0.5)  # type: ignore[arg-type]
-    generated = generator.check(Prompted(hits, []), Reply(raw, None), SourceBook())
+    generated = generator.check(
+        Prompted([Offered.whole(h) for h in hits], []), Reply(raw, None), SourceBook()
+    )
     texts = [(s.text, s.sources, s.supported) for s in generated.statements]
     assert texts[0] == ("Die Sitzung beginnt am 18. September 2025 um 10 Uhr.", (1,), True)
     assert texts[1] == ("Das Pilotbudget wird auf 320.000 EUR erhöht.", (2,), True)
