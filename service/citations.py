@@ -70,6 +70,21 @@ LIGHT_WORDS = frozenset(
 # and the facts, checked as whole tokens regardless of length, carry the distinction.
 SHORT_TERMS = 4
 
+# Negation words. A statement that says the opposite of its source shares all its content words with it
+# ("Daten nach § 203 StGB dürfen mit KI-Diensten … verarbeitet werden" against "… dürfen nicht …"); the share
+# rule cannot see that, so the polarity of the clauses that say the same thing is compared
+# (`_polarity_conflict`). Clauses, not sentences: "… ist verpflichtet, … zu eröffnen, es sei denn, … hat
+# keinen Zugang …" negates only its exception.
+NEGATIONS = frozenset(
+    ["nicht", "kein", "keine", "keinen", "keinem", "keiner", "keines", "nie", "niemals", "nichts", "weder"]
+)
+_CLAUSE = re.compile(r"[,;:()]|\s[–-]\s")
+# A sentence of the passage takes part in the comparison when it holds at least this share of the statement's
+# content terms (and at least `POLARITY_MIN_TERMS` of them): the sentence says the same thing, positively or
+# negatively. Inside it, each clause of the statement is compared with the clauses that share most of its terms.
+POLARITY_SHARE = 0.6
+POLARITY_MIN_TERMS = 3
+
 
 # --- Markers -------------------------------------------------------------------------------------------------
 
@@ -648,6 +663,8 @@ class Evidence:
     amounts: frozenset[str]
     legal_refs: tuple[_LegalRef, ...]
     lemmas: frozenset[str]
+    # Per sentence: its content-term stems and its clauses (stems, negated?) — see `_polarity_conflict`.
+    sentences: tuple[tuple[frozenset[str], tuple[_Clause, ...]], ...] = ()
 
     @classmethod
     def of(cls, passage: str) -> Evidence:
@@ -681,6 +698,10 @@ class Evidence:
             amounts=frozenset(key for _, _, key, _ in _amounts(passage)),
             legal_refs=tuple(ref for ref in refs if ref is not None),
             lemmas=frozenset(lemmas),
+            sentences=tuple(
+                (frozenset(statement_terms(passage[a:b])), _clauses(passage[a:b]))
+                for a, b in sentence_spans(passage)
+            ),
         )
 
     def has_term(self, key: str, written: str) -> bool:
@@ -761,12 +782,16 @@ class Verdict:
     required_share: float
     short: bool
     missing: tuple[Fact, ...] = ()
+    # The passage's sentences that say the same thing have the opposite polarity ("nicht", "kein").
+    contradicted: bool = False
 
     @property
     def reasons(self) -> tuple[str, ...]:
         """German, for people: what the passage does not say."""
         reasons = [f"{fact.describe()} fehlt in der Quelle" for fact in self.missing]
-        if self.share < self.required_share and not self.missing:
+        if self.contradicted:
+            reasons.append("die Quelle sagt das Gegenteil (Verneinung)")
+        if self.share < self.required_share and not self.missing and not self.contradicted:
             reasons.append(
                 f"nur {self.share:.0%} der Inhaltswörter in der Quelle (nötig: {self.required_share:.0%})"
             )
@@ -794,7 +819,51 @@ def check_statement(statement: str | Claim, passage: str | Evidence, *, min_supp
             if not key.startswith("#") and not evidence.has_word(written)
         ]
     supported = not missing and share >= required
-    return Verdict(supported, share, required, claim.short, tuple(_unique(missing)))
+    contradicted = supported and _polarity_conflict(claim, evidence)
+    return Verdict(
+        supported and not contradicted, share, required, claim.short, tuple(_unique(missing)), contradicted
+    )
+
+
+_Clause = tuple[frozenset[str], bool]
+
+
+def _clauses(text: str) -> tuple[_Clause, ...]:
+    """The clauses of a sentence (split at commas, semicolons, colons, brackets, dashes): content-term stems
+    and whether a negation word stands in the clause."""
+    out = []
+    for piece in _CLAUSE.split(text):
+        negated = any(_fold(token) in NEGATIONS for token in _LETTERS.findall(piece))
+        out.append((frozenset(statement_terms(piece)), negated))
+    return tuple(out)
+
+
+def _polarity_conflict(claim: Claim, evidence: Evidence) -> bool:
+    """Does the passage say the statement's content with the opposite polarity? The sentences of the passage
+    that hold `POLARITY_SHARE` of the statement's terms are the ones that say the same thing; for each clause of
+    the statement with at least two terms, the clauses of those sentences sharing most of its terms (at least
+    two and half of them) are its counterparts. A conflict: some statement clause whose counterparts all differ
+    in negation from it ("dürfen mit …" against "dürfen nicht mit …"; "wird nicht verlängert" against "wird
+    verlängert")."""
+    terms = set(claim.terms)
+    if len(terms) < POLARITY_MIN_TERMS:
+        return False
+    needed = max(POLARITY_MIN_TERMS, POLARITY_SHARE * len(terms))
+    passage_clauses = [
+        c for stems, clauses in evidence.sentences if len(terms & stems) >= needed for c in clauses
+    ]
+    if not passage_clauses:
+        return False
+    for own, negated in _clauses(claim.text):
+        if len(own) < 2:
+            continue
+        overlap = [(len(own & stems), other) for stems, other in passage_clauses]
+        best = max(n for n, _ in overlap)
+        if best < max(2, len(own) / 2):
+            continue
+        if all(other != negated for n, other in overlap if n == best):
+            return True
+    return False
 
 
 def _fact_found(fact: Fact, evidence: Evidence) -> bool:
