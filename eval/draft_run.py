@@ -264,6 +264,7 @@ def _row(
                 "seconds": s.seconds,
                 "note": s.note,
                 "valid_output": s.valid_output,
+                "truncated": s.truncated,
                 "duplicates_dropped": len(s.duplicates),
                 "conflicts": s.conflicts,
             }
@@ -273,6 +274,7 @@ def _row(
             {
                 "section": s.section,
                 "text": s.text,
+                "lead": state.lead,
                 "kept": s.kept,
                 "supported": state.supported,
                 "marked": state.marked,
