@@ -107,9 +107,10 @@ def _statements_of(items: list[Any]) -> list[tuple[str, list[int]]]:
 
 
 # Where a copied instruction ends and the statement begins: "<Anweisung>, ist, dass <Aussage>",
-# "<Anweisung> sind: <Aussage>", "<Überschrift>: <Aussage>".
+# "<Anweisung> sind: <Aussage>", "<Überschrift>: <Aussage>". Not a bare ", dass": "Der Zeitplan für … sieht
+# vor, dass …" restates the topic with a verb of its own.
 _ECHO_END = re.compile(
-    r",?\s+(?:ist|sind|lautet|lauten|war|waren)(?:\s+wie\s+folgt)?\s*(?:,\s*dass\s+|dass\s+|:\s*)|,\s*dass\s+|:\s+"
+    r",?\s+(?:ist|sind|lautet|lauten|war|waren)(?:\s+wie\s+folgt)?\s*(?:,\s*dass\s+|dass\s+|:\s*)|:\s+"
 )
 # Share of the lead-in's content words that must come from the instructions for it to count as copied.
 ECHO_SHARE = 0.75

@@ -64,6 +64,8 @@ def draft_text_sha256(draft: DraftState) -> str:
         digest.update(section.title.encode())
         for s in section.statements:
             digest.update(f"\n{s.text}|{s.sources}|{s.marked}".encode())
+            if s.lead:
+                digest.update(f"|{s.lead}".encode())
     return digest.hexdigest()
 
 

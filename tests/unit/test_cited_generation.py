@@ -258,6 +258,8 @@ def test_a_statement_opening_with_the_copied_guidance_is_kept_without_it() -> No
         "Erprobt werden drei Anwendungsfälle: ein Wissensassistent und die Zusammenfassung von Ratsvorlagen.",
         # Nothing left that could be a statement.
         "Der aktuelle Stand ist: offen.",
+        # The topic restated with a verb of its own, then the fact: kept whole.
+        "Der aktuelle Stand sieht vor, dass die Pilotphase am 1. März 2026 in Hamm beginnt.",
     ],
 )
 def test_strip_echo_leaves_statements_that_do_not_open_with_a_copied_instruction(statement: str) -> None:
