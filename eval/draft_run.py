@@ -265,6 +265,7 @@ def _row(
                 "note": s.note,
                 "valid_output": s.valid_output,
                 "truncated": s.truncated,
+                "echoes_cut": s.echoes_cut,
                 "duplicates_dropped": len(s.duplicates),
                 "conflicts": s.conflicts,
             }

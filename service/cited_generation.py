@@ -270,6 +270,7 @@ class Generated:
     valid_output: bool  # the reply was the complete JSON
     stats: GenerationStats | None
     truncated: bool = False  # the reply stopped inside the JSON; `statements` are those completed before
+    echoes_cut: int = 0  # sentences whose lead-in copied from the instructions was cut (`strip_echo`)
 
 
 @dataclass(frozen=True)
@@ -378,11 +379,11 @@ class CitedGenerator:
         # A statement of several sentences is checked sentence by sentence (each keeps the statement's source
         # numbers): the small model often merges facts of two passages into one statement, which then no
         # single passage supports although every sentence of it is backed.
-        sentences = [
-            (strip_echo(sentence, prompted.instructions), cited)
-            for text, cited in statements
-            for sentence in citations.split_statements(text)
+        written = [
+            (sentence, cited) for text, cited in statements for sentence in citations.split_statements(text)
         ]
+        sentences = [(strip_echo(sentence, prompted.instructions), cited) for sentence, cited in written]
+        echoes = sum(1 for (before, _), (after, _) in zip(written, sentences, strict=True) if before != after)
         local_checks = check_statements(
             sentences,
             {n: o.prompt_text for n, o in enumerate(prompted.offered, start=1)},
@@ -401,5 +402,11 @@ class CitedGenerator:
             for c in local_checks
         ]
         return Generated(
-            renumbered, list(to_book.values()), raw, parsed is not None, reply.stats, truncated=parsed is None
+            renumbered,
+            list(to_book.values()),
+            raw,
+            parsed is not None,
+            reply.stats,
+            truncated=parsed is None,
+            echoes_cut=echoes,
         )

@@ -51,6 +51,10 @@ class SectionState(BaseModel):
     note: str | None = None
     retrieval: list[QuestionRetrieval] = Field(default_factory=list)
     valid_output: bool = Field(True, description="The model's reply was the complete JSON.")
+    echoes_cut: int = Field(
+        0,
+        description="Statements whose lead-in copied from the section's instructions was cut before checking.",
+    )
     truncated: bool = Field(
         False, description="The reply stopped at the token cap; the statements completed before it are kept."
     )

@@ -316,6 +316,7 @@ class Drafter:
         ]
         section.valid_output = generated.valid_output
         section.truncated = generated.truncated
+        section.echoes_cut = generated.echoes_cut
         kept: list[StatementState] = []
         section.removed, section.duplicates = [], []
         for checked in generated.statements:

@@ -238,6 +238,7 @@ def test_a_statement_opening_with_the_copied_guidance_is_kept_without_it() -> No
         "context": "(noch nichts)",
     }
     generated = generator.generate([_hit("p1", passage)], variables, SourceBook())
+    assert generated.echoes_cut == 1
     assert [(s.text, s.supported) for s in generated.statements] == [
         ("Der Rollout am 1. April 2027 beginnt mit zehn Mitgliedern in der ersten Stufe.", True),
         ("Bis zum 31. Dezember 2027 sollen alle 28 Mitglieder angeschlossen sein.", True),
