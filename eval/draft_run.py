@@ -264,6 +264,8 @@ def _row(
                 "seconds": s.seconds,
                 "note": s.note,
                 "valid_output": s.valid_output,
+                "truncated": s.truncated,
+                "echoes_cut": s.echoes_cut,
                 "duplicates_dropped": len(s.duplicates),
                 "conflicts": s.conflicts,
             }
@@ -273,6 +275,7 @@ def _row(
             {
                 "section": s.section,
                 "text": s.text,
+                "lead": state.lead,
                 "kept": s.kept,
                 "supported": state.supported,
                 "marked": state.marked,

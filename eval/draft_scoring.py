@@ -261,8 +261,8 @@ def overall(scores: Iterable[DraftScore]) -> dict[str, Any]:
         "unsupported_removed_share": _share(removed, removed + kept),
         "unsourced_figures": sum(len(s.unsourced) for s in items),
         "repeated_statement_rate": _share(sum(len(s.repeats) for s in items), kept),
-        # Model-written statements and the decision statements built from the minutes, apart: the latter state
-        # the meeting's date and body from the document's metadata, which the cited passage may not repeat.
+        # Model-written statements and the decision statements built from the minutes, apart: the latter are
+        # the recorded decision and vote (their meeting's date and body are shown as provenance, not scored).
         "by_origin": {
             origin: {
                 "citation_pairs": len(group),

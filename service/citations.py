@@ -153,6 +153,18 @@ def content_terms(text: str) -> set[str]:
     return terms
 
 
+def content_words(text: str) -> list[str]:
+    """The content words of `text` as written, one per lemma, in order: function and light words dropped.
+    Unlike the 6-letter stems of `content_terms`, "Energieeffizienz" and "Energieeffizienzgesetz" stay two
+    words; match them against a passage with `Evidence.has_word`."""
+    words: dict[str, str] = {}
+    for token in _LETTERS.findall(text):
+        if len(token) < 3 or _is_stopword(token) or _fold(token) in LIGHT_WORDS:
+            continue
+        words.setdefault(_lemma(token), token)
+    return list(words.values())
+
+
 # --- Normalisation -------------------------------------------------------------------------------------------
 
 _INFLECTIONS = ("es", "en", "em", "er", "e", "n", "s")

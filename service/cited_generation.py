@@ -10,6 +10,7 @@ one-statement case). The model only ever sees local numbers 1..k; the numbers a 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,36 @@ def parse_statements(raw: str) -> list[tuple[str, list[int]]] | None:
     items = data.get(STATEMENTS_KEY) if isinstance(data, dict) else None
     if not isinstance(items, list):
         return None
+    return _statements_of(items)
+
+
+_ARRAY_START = re.compile(r'^\s*\{\s*"' + STATEMENTS_KEY + r'"\s*:\s*\[')
+
+
+def salvage_statements(raw: str) -> list[tuple[str, list[int]]] | None:
+    """The complete statements before the cut of a reply that stopped inside the JSON (the token cap): the
+    prefix of the statements array is read item by item, the unfinished last item is dropped. None when the
+    reply does not start as the statements object."""
+    start = _ARRAY_START.match(raw)
+    if start is None:
+        return None
+    decoder = json.JSONDecoder()
+    items: list[Any] = []
+    at = start.end()
+    while True:
+        while at < len(raw) and raw[at] in " \t\r\n,":
+            at += 1
+        if at >= len(raw) or raw[at] == "]":
+            break
+        try:
+            item, at = decoder.raw_decode(raw, at)
+        except json.JSONDecodeError:
+            break  # the item the cap cut off
+        items.append(item)
+    return _statements_of(items)
+
+
+def _statements_of(items: list[Any]) -> list[tuple[str, list[int]]]:
     out: list[tuple[str, list[int]]] = []
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get(TEXT_KEY), str):
@@ -73,6 +104,41 @@ def parse_statements(raw: str) -> list[tuple[str, list[int]]] | None:
         if text:
             out.append((text, list(dict.fromkeys(numbers))))
     return out
+
+
+# Where a copied instruction ends and the statement begins: "<Anweisung>, ist, dass <Aussage>",
+# "<Anweisung> sind: <Aussage>", "<Überschrift>: <Aussage>". Not a bare ", dass": "Der Zeitplan für … sieht
+# vor, dass …" restates the topic with a verb of its own.
+_ECHO_END = re.compile(
+    r",?\s+(?:ist|sind|lautet|lauten|war|waren)(?:\s+wie\s+folgt)?\s*(?:,\s*dass\s+|dass\s+|:\s*)|:\s+"
+)
+# Share of the lead-in's content words that must come from the instructions for it to count as copied.
+ECHO_SHARE = 0.75
+_MIN_REST_TERMS = 3
+
+
+def strip_echo(text: str, instructions: str) -> str:
+    """The statement without a lead-in copied from the prompt's instructions. The small model sometimes
+    opens with the section's guidance ("Der aktuelle Stand mit Zahlen, Daten, Fristen und Beteiligten, wie
+    ihn die Quellen beschreiben, ist, dass der Rollout am 1. April 2027 beginnt …"); the checker then finds
+    most of its words in no passage and removes a statement whose facts are all in the source. Safe: only a
+    lead-in that ends in a connector ("ist, dass", ":"), whose content words come from the instructions
+    (`ECHO_SHARE`) and which states no fact of its own is cut; what follows must still be a statement."""
+    if not instructions:
+        return text
+    evidence = citations.Evidence.of(instructions)
+    for match in _ECHO_END.finditer(text):
+        lead, rest = text[: match.start()], text[match.end() :].strip()
+        terms = citations.statement_terms(lead)
+        if not terms or len(citations.statement_terms(rest)) < _MIN_REST_TERMS:
+            continue
+        copied = sum(1 for key, written in terms.items() if evidence.has_term(key, written))
+        verdict = citations.check_statement(lead, evidence, min_support=0.0)
+        own_facts = [f for f in verdict.missing if f.kind is not citations.FactKind.WORD]
+        if copied / len(terms) >= ECHO_SHARE and not own_facts:
+            return rest[:1].upper() + rest[1:]
+        break  # only the first connector can end a copied lead-in
+    return text
 
 
 @dataclass(frozen=True)
@@ -201,8 +267,10 @@ class Generated:
     statements: list[CheckedStatement]
     offered: list[int]  # book numbers of the passages offered, in prompt order
     raw: str
-    valid_output: bool
+    valid_output: bool  # the reply was the complete JSON
     stats: GenerationStats | None
+    truncated: bool = False  # the reply stopped inside the JSON; `statements` are those completed before
+    echoes_cut: int = 0  # sentences whose lead-in copied from the instructions was cut (`strip_echo`)
 
 
 @dataclass(frozen=True)
@@ -212,6 +280,7 @@ class Prompted:
 
     offered: list[Offered]
     messages: list[dict[str, str]]
+    instructions: str = ""  # the instruction variables' text, for `strip_echo`
 
     @property
     def fitted(self) -> list[ScoredChunk]:
@@ -240,6 +309,9 @@ class CitedGenerator:
     # Off by default: drafts offer whole passages. When on, passages are focused on the prompt's variables
     # (service/focusing.py) and statements are verified against the focused text the model saw.
     focus: Focus = FOCUS_OFF
+    # Prompt variables that instruct the model (a draft section's title, guidance, sub-questions): a lead-in
+    # copied from them is cut from a statement before it is checked (`strip_echo`).
+    instruction_variables: tuple[str, ...] = ()
 
     def generate(
         self,
@@ -266,7 +338,10 @@ class CitedGenerator:
             budget_tokens=self.budget_tokens,
             count_tokens=self.llm.count_tokens,
         )
-        return Prompted(offered, render(self.template, sources=format_offered(offered), **variables))
+        instructions = "\n".join(variables[name] for name in self.instruction_variables if name in variables)
+        return Prompted(
+            offered, render(self.template, sources=format_offered(offered), **variables), instructions
+        )
 
     def complete(self, prompted: Prompted) -> Reply:
         if not prompted.fitted:
@@ -290,18 +365,25 @@ class CitedGenerator:
             return Generated([], [], "", True, None)
         raw = reply.raw
         parsed = parse_statements(raw)
+        # A reply cut by the token cap keeps the statements it completed before the cut.
+        salvaged = salvage_statements(raw) if parsed is None else None
         marks = marks or {}
         to_book = {
             local: book.number_of(hit, marks.get(hit.point_id)) for local, hit in enumerate(fitted, start=1)
         }
-        if parsed is None:
-            return Generated([], list(to_book.values()), raw, False, reply.stats)
+        if parsed is None and not salvaged:
+            return Generated(
+                [], list(to_book.values()), raw, False, reply.stats, truncated=salvaged is not None
+            )
+        statements = parsed if parsed is not None else salvaged or []
         # A statement of several sentences is checked sentence by sentence (each keeps the statement's source
         # numbers): the small model often merges facts of two passages into one statement, which then no
         # single passage supports although every sentence of it is backed.
-        sentences = [
-            (sentence, cited) for text, cited in parsed for sentence in citations.split_statements(text)
+        written = [
+            (sentence, cited) for text, cited in statements for sentence in citations.split_statements(text)
         ]
+        sentences = [(strip_echo(sentence, prompted.instructions), cited) for sentence, cited in written]
+        echoes = sum(1 for (before, _), (after, _) in zip(written, sentences, strict=True) if before != after)
         local_checks = check_statements(
             sentences,
             {n: o.prompt_text for n, o in enumerate(prompted.offered, start=1)},
@@ -319,4 +401,12 @@ class CitedGenerator:
             )
             for c in local_checks
         ]
-        return Generated(renumbered, list(to_book.values()), raw, True, reply.stats)
+        return Generated(
+            renumbered,
+            list(to_book.values()),
+            raw,
+            parsed is not None,
+            reply.stats,
+            truncated=parsed is None,
+            echoes_cut=echoes,
+        )

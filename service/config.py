@@ -155,7 +155,13 @@ class DraftSettings(BaseModel):
     hits_per_question: int = Field(3, ge=1, description="Passages kept per sub-question.")
     max_sources: int = Field(5, ge=1, description="Passages offered to the model per section at most.")
     prompt_budget_tokens: int = Field(1800, ge=200, description="Upper bound of prompt tokens per section.")
-    max_tokens: int = Field(400, ge=16, description="Upper bound of generated tokens per section.")
+    max_tokens: int = Field(
+        512,
+        ge=16,
+        description="Upper bound of generated tokens per section. A statement of two sentences (~320 characters) "
+        "is ~110 tokens of JSON for the Qwen2.5 tokenizer, so four need ~440; a reply cut at the cap keeps the "
+        "statements completed before it.",
+    )
     parallel_sections: int = Field(
         1,
         ge=1,

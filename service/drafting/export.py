@@ -57,7 +57,8 @@ def to_markdown(draft: DraftState) -> str:
                 marks += f"[^{len(notes)}]"
                 cited.append(number)
             flag = f" **[{UNSUPPORTED_MARK}]**" if statement.marked or not statement.supported else ""
-            lines += [f"- {_escape(statement.text)}{marks}{flag}"]
+            lead = f"*{_escape(statement.lead)}:* " if statement.lead else ""
+            lines += [f"- {lead}{_escape(statement.text)}{marks}{flag}"]
         if section.statements:
             lines.append("")
         for conflict in section.conflicts:

@@ -17,7 +17,12 @@ REVIEW_TRANSITIONS: dict[str, set[str]] = {"draft": {"in_review"}, "in_review": 
 
 
 class StatementState(BaseModel):
-    text: str
+    text: str = Field(description="The statement; verified against the passages it cites.")
+    lead: str | None = Field(
+        None,
+        description="Provenance shown before the statement, not a claim of it: for a decision the meeting's "
+        "date, body and agenda item from the minutes' metadata.",
+    )
     sources: list[int] = Field(default_factory=list, description="Draft-wide numbers of supporting sources.")
     cited: list[int] = Field(default_factory=list, description="What the model (or editor) cited.")
     supported: bool = False
@@ -45,7 +50,14 @@ class SectionState(BaseModel):
     conflicts: list[str] = Field(default_factory=list)
     note: str | None = None
     retrieval: list[QuestionRetrieval] = Field(default_factory=list)
-    valid_output: bool = True
+    valid_output: bool = Field(True, description="The model's reply was the complete JSON.")
+    echoes_cut: int = Field(
+        0,
+        description="Statements whose lead-in copied from the section's instructions was cut before checking.",
+    )
+    truncated: bool = Field(
+        False, description="The reply stopped at the token cap; the statements completed before it are kept."
+    )
     seconds: float = 0.0
 
     def refresh_note(self) -> None:

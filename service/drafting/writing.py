@@ -64,6 +64,8 @@ def draft_text_sha256(draft: DraftState) -> str:
         digest.update(section.title.encode())
         for s in section.statements:
             digest.update(f"\n{s.text}|{s.sources}|{s.marked}".encode())
+            if s.lead:
+                digest.update(f"|{s.lead}".encode())
     return digest.hexdigest()
 
 
@@ -176,6 +178,7 @@ class Drafter:
             cfg.draft.prompt_budget_tokens,
             cfg.draft.max_tokens,
             cfg.answer.min_support,
+            instruction_variables=("section", "guidance", "questions"),
         )
         book = draft.book()
         parallel = max(1, cfg.draft.parallel_sections)
@@ -312,6 +315,8 @@ class Drafter:
             QuestionRetrieval(question=q, point_ids=ids, fallback=fallback) for q, ids, fallback in asked
         ]
         section.valid_output = generated.valid_output
+        section.truncated = generated.truncated
+        section.echoes_cut = generated.echoes_cut
         kept: list[StatementState] = []
         section.removed, section.duplicates = [], []
         for checked in generated.statements:
@@ -379,6 +384,7 @@ class Drafter:
                 target.origin = "editor"
             if edit.sources is not None:
                 target.cited = target.sources = list(edit.sources)
+                target.lead = None  # the provenance of sources the editor replaced
         for si, section in enumerate(draft.sections):
             for ii, statement in enumerate(section.statements):
                 if statement.text and (

@@ -88,7 +88,7 @@ def test_draft_resumes_at_the_next_unwritten_section_after_a_killed_process(tmp_
     # Only unwritten sections reach the model (4 is built from the minutes, without a model; a section whose
     # sub-questions find nothing relevant has no call either): section 1 is not written again.
     asked = [
-        m["content"].split("Abschnitt: ", 1)[1].split(" – ", 1)[0] for call in llm.calls for m in call[1:]
+        m["content"].split("Abschnitt: ", 1)[1].split("\n", 1)[0] for call in llm.calls for m in call[1:]
     ]
     assert asked and set(asked) <= {"Sachverhalt", "Rechtliche Würdigung", "Position"}
     assert [s["text"] for s in done["sections"][0]["statements"]] == [FIRST]

@@ -19,7 +19,10 @@ from fastapi.testclient import TestClient
 from ingest.domain import AccessScope
 from ingest.store import SearchFilters
 from service.app import create_app
+from service.citations import check_statement
+from service.cited_generation import SourceBook
 from service.config import Settings
+from service.drafting.decisions import decision_statements
 from service.llm import Generation, GenerationStats
 from tests.conftest import CORPUS
 from tests.fakes import HashEmbedder, ScriptedLLM
@@ -136,7 +139,10 @@ def test_decisions_section_comes_from_the_minutes_records_without_the_model(home
         assert len(llm.calls) == 1  # one model call: the Sachstand section only
         decisions = draft["sections"][1]["statements"]
         texts = [s["text"] for s in decisions]
-        assert any(t.startswith("Am 18.09.2025 beschloss der AK KI und Automatisierung") for t in texts)
+        # The meeting's date, body and agenda item lead the statement as its provenance (from the minutes'
+        # metadata); the statement itself is the decision and vote as the cited passage records them.
+        leads = [s["lead"] for s in decisions]
+        assert "Sitzung vom 18.09.2025, AK KI und Automatisierung, TOP 3: Pilotprojekt" in " ".join(leads)
         raised = next(t for t in texts if "320.000 EUR" in t)
         assert "Abstimmung: 7 Ja, 1 Nein, 1 Enthaltung" in raised
         sources = {s["number"]: s for s in draft["sources"]}
@@ -144,10 +150,34 @@ def test_decisions_section_comes_from_the_minutes_records_without_the_model(home
             assert statement["origin"] == "decision" and statement["supported"]
             [number] = statement["sources"]
             assert sources[number]["doc_id"].startswith("corpus/protokoll-")
+            # One checker: every figure of the statement is in the passage it cites.
+            assert check_statement(statement["text"], sources[number]["text"], min_support=0.5).supported
+        markdown = c.get(f"/v1/drafts/{draft['id']}/export").text
+        assert "*Sitzung vom 20.11.2025, AK KI und Automatisierung, TOP 3: Pilotprojekt" in markdown
         # The minutes of 20.11.2025 are not approved yet (status draft): their citation says so.
         assert (
             sources[next(s["sources"][0] for s in decisions if "320.000" in s["text"])]["marked"] == "Entwurf"
         )
+
+
+def test_decisions_on_the_financing_topic_are_those_about_it_not_every_shared_word(home: Path) -> None:
+    """The real minutes of corpus/: a financing topic once got the emergency-drill decision of the AK
+    Informationssicherheit ("gemeinsame Notfallübung" shares "gemeinsam"); only decisions saying two of the
+    topic's words are about it."""
+    topic = "Finanzierung der gemeinsamen KI-Infrastruktur der Verbandsmitglieder"
+    with _client(home, ScriptedLLM("{}")) as c:
+        store = c.app.state.services.store  # type: ignore[attr-defined]
+        statements = decision_statements(
+            store, AccessScope.everything(), topic, SourceBook(), min_support=0.5
+        )
+    leads = [s.lead or "" for s in statements]
+    assert len(leads) == 2, leads
+    assert leads[0].startswith(
+        "Sitzung vom 18.09.2025, AK KI und Automatisierung, TOP 2: Entwurf des Position"
+    )
+    assert leads[1].startswith("Sitzung vom 20.11.2025, AK KI und Automatisierung, TOP 4: Beschlussfassung")
+    assert not any("Notfallübung" in s.text or "Notfallübung" in (s.lead or "") for s in statements)
+    assert all(s.supported and "Finanzierungsmodells" in statements[0].text for s in statements)
 
 
 def test_edited_statement_is_verified_again(client: TestClient) -> None:

@@ -79,10 +79,12 @@ def test_eval_drafts_writes_scored_drafts_and_an_80_column_summary(
     assert metrics["config"]["draft"]["template"] == "kurzempfehlung"
     assert len(metrics["config"]["draft"]["template_sha256"]) == 64
     assert metrics["statements_removed"] >= 1 and 0 < metrics["unsupported_removed_share"] < 1
-    # Model statements: every shown citation passed verification. Decision statements carry the meeting's
-    # date from the metadata, which the cited passage of the minutes does not repeat: the checker rejects them.
+    # Model statements: every shown citation passed verification. Decision statements are the decision and
+    # vote as the cited minutes record them (accepted by the checker); the meeting's date is their lead, shown
+    # as provenance and not scored as a figure.
     assert metrics["by_origin"]["model"]["citation_precision"] == 1.0
-    assert metrics["by_origin"]["decision"]["unsourced_figures"] >= 1
+    assert metrics["by_origin"]["decision"]["citation_precision"] == 1.0
+    assert metrics["by_origin"]["decision"]["unsourced_figures"] == 0
     assert metrics["total_s_p50"] is not None and metrics["first_section_s_p50"] is not None
 
     [row] = [json.loads(line) for line in (out / "drafts.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -97,6 +99,8 @@ def test_eval_drafts_writes_scored_drafts_and_an_80_column_summary(
     assert citation["char_start"] < citation["char_end"]
     text = parse_file(MINUTES).text[citation["char_start"] : citation["char_end"]]
     assert "250.000 EUR" in text
+    decisions = [s for s in row["statements"] if s["origin"] == "decision"]
+    assert decisions and all(s["lead"].startswith("Sitzung vom ") for s in decisions)
     invented = next(s for s in row["statements"] if s["text"] == INVENTED)
     assert not invented["kept"] and invented["cited_by_model"]
     assert [s["title"] for s in row["sections"]] == [

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from ingest.domain import ScoredChunk
+from ingest.parsers import parse_file
 from service.citations import find_conflicts, near_duplicate
 from service.cited_generation import (
     CitedGenerator,
@@ -15,11 +16,15 @@ from service.cited_generation import (
     SourceBook,
     check_statements,
     parse_statements,
+    salvage_statements,
     statements_schema,
+    strip_echo,
 )
 from service.config import Settings
 from service.drafting.templates import load_template, template_names
 from service.prompting import Offered, load_prompt, render
+from tests.conftest import CORPUS
+from tests.fakes import ScriptedLLM
 
 BUDGET = "Das Pilotbudget des KI-Wissensassistenten wird von 250.000 EUR auf 320.000 EUR erhöht."
 OTHER = "Der AK beschließt das Pilotprojekt mit einem Pilotbudget von 250.000 EUR."
@@ -137,4 +142,132 @@ def test_section_prompt_renders_all_variables_and_no_comment() -> None:
         template, sources="[1] Q", topic="T", section="S", guidance="G", questions="- F", context="-"
     )
     assert system["content"].startswith("Du schreibst") and '"aussagen"' in system["content"]
-    assert "Abschnitt: S – G" in user["content"]
+    assert "Abschnitt: S\nAufgabe des Abschnitts (nicht abschreiben): G" in user["content"]
+
+
+# -- a reply cut by the token cap ------------------------------------------------------------------------------
+CUT_REPLY = json.dumps(
+    {
+        "aussagen": [
+            {"text": "Das Pilotbudget wird auf 320.000 EUR erhöht.", "quellen": [1]},
+            {
+                "text": "Der AK beschließt das Pilotprojekt mit einem Pilotbudget von 250.000 EUR.",
+                "quellen": [2],
+            },
+            {"text": "Der Pilot läuft an zwei Standorten mit sechs Pilotkommunen.", "quellen": [1]},
+        ]
+    },
+    ensure_ascii=False,
+)
+
+
+@pytest.mark.parametrize(
+    ("cut_after", "expected"),
+    [
+        ("sechs Pilotkommunen.", 2),  # inside the third statement's text
+        ('"quellen": [2]}', 2),  # the second statement complete, nothing after it
+        ('"quellen": [2]', 1),  # the second statement's object not closed
+        ("320.000 EUR", 0),  # inside the first statement: nothing complete
+    ],
+)
+def test_salvage_keeps_the_statements_completed_before_the_cut(cut_after: str, expected: int) -> None:
+    raw = CUT_REPLY[: CUT_REPLY.index(cut_after) + len(cut_after)]
+    assert parse_statements(raw) is None
+    salvaged = salvage_statements(raw)
+    assert salvaged == parse_statements(CUT_REPLY)[:expected]  # type: ignore[index]
+
+
+def test_salvage_reads_a_complete_reply_whole_and_rejects_other_text() -> None:
+    assert salvage_statements(CUT_REPLY) == parse_statements(CUT_REPLY)
+    assert salvage_statements("Die Antwort lautet: 320.000 EUR") is None
+    assert salvage_statements('{"andere": [') is None
+
+
+def test_a_section_cut_by_the_token_cap_keeps_its_complete_statements_checked() -> None:
+    hits = [_hit("p1", BUDGET), _hit("p2", OTHER)]
+    generator = CitedGenerator(llm=None, template=None, budget_tokens=0, max_tokens=0, min_support=0.5)  # type: ignore[arg-type]
+    raw = CUT_REPLY[: CUT_REPLY.index("zwei Standorten")]
+    generated = generator.check(
+        Prompted([Offered.whole(h) for h in hits], []), Reply(raw, None), SourceBook()
+    )
+    assert generated.truncated and not generated.valid_output
+    assert [(s.text, s.sources, s.supported) for s in generated.statements] == [
+        ("Das Pilotbudget wird auf 320.000 EUR erhöht.", (1,), True),
+        ("Der AK beschließt das Pilotprojekt mit einem Pilotbudget von 250.000 EUR.", (2,), True),
+    ]
+    whole = generator.check(
+        Prompted([Offered.whole(h) for h in hits], []), Reply(CUT_REPLY, None), SourceBook()
+    )
+    assert whole.valid_output and not whole.truncated
+
+
+# -- a statement that opens with the copied section guidance ----------------------------------------------------
+# The exact case of a real run (drafts-2, kurzempfehlung, Qwen2.5-1.5B): the guidance of "Sachstand" as it was
+# then, copied in front of the fact; the whole statement was removed as unsupported.
+OLD_GUIDANCE = (
+    "Der aktuelle Stand mit Zahlen, Daten, Fristen und Beteiligten, wie ihn die Quellen beschreiben."
+)
+ECHOED = (
+    "Der aktuelle Stand mit Zahlen, Daten, Fristen und Beteiligten, wie ihn die Quellen beschreiben, ist, dass "
+    "der Rollout am 1. April 2027 beginnt mit zehn Mitgliedern in der ersten Stufe. Bis zum 31. Dezember 2027 "
+    "sollen alle 28 Mitglieder angeschlossen sein."
+)
+
+
+def _rollout_passage() -> str:
+    text = parse_file(CORPUS / "positionspapier-ki-infrastruktur.pdf").text
+    start = text.index("4.2 Rollout 2027")
+    return text[start : text.index("angeschlossen sein.", start) + len("angeschlossen sein.")]
+
+
+def test_a_statement_opening_with_the_copied_guidance_is_kept_without_it() -> None:
+    passage = _rollout_passage()
+    generator = CitedGenerator(
+        ScriptedLLM({"aussagen": [{"text": ECHOED, "quellen": [1]}]}),
+        load_prompt(Settings().prompts_dir / "draft_section.de.md"),
+        1800,
+        512,
+        0.5,
+        instruction_variables=("section", "guidance", "questions"),
+    )
+    variables = {
+        "topic": "Zeitplan für Pilotphase und Rollout der gemeinsamen KI-Infrastruktur",
+        "section": "Sachstand",
+        "guidance": OLD_GUIDANCE,
+        "questions": "- Wie ist der Sachstand zu Zeitplan für Pilotphase und Rollout?",
+        "context": "(noch nichts)",
+    }
+    generated = generator.generate([_hit("p1", passage)], variables, SourceBook())
+    assert generated.echoes_cut == 1
+    assert [(s.text, s.supported) for s in generated.statements] == [
+        ("Der Rollout am 1. April 2027 beginnt mit zehn Mitgliedern in der ersten Stufe.", True),
+        ("Bis zum 31. Dezember 2027 sollen alle 28 Mitglieder angeschlossen sein.", True),
+    ]
+    # Without the clean-up the first sentence is removed although its facts are in the passage.
+    plain = CitedGenerator(generator.llm, generator.template, 1800, 512, 0.5)
+    assert not plain.generate([_hit("p1", passage)], variables, SourceBook()).statements[0].supported
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        # The lead-in states facts of its own: not a copy.
+        "Der Stand zum 1. März 2026 ist: Die Pilotphase beginnt in Hamm.",
+        # The lead-in's words are not from the instructions.
+        "Wichtig ist, dass die Pilotphase am 1. März 2026 in Hamm beginnt.",
+        # A colon inside a statement of the source.
+        "Erprobt werden drei Anwendungsfälle: ein Wissensassistent und die Zusammenfassung von Ratsvorlagen.",
+        # Nothing left that could be a statement.
+        "Der aktuelle Stand ist: offen.",
+        # The topic restated with a verb of its own, then the fact: kept whole.
+        "Der aktuelle Stand sieht vor, dass die Pilotphase am 1. März 2026 in Hamm beginnt.",
+    ],
+)
+def test_strip_echo_leaves_statements_that_do_not_open_with_a_copied_instruction(statement: str) -> None:
+    assert strip_echo(statement, f"Sachstand\n{OLD_GUIDANCE}") == statement
+
+
+def test_strip_echo_cuts_a_copied_section_title() -> None:
+    assert strip_echo(
+        "Sachstand: Die Pilotphase beginnt am 1. März 2026.", "Sachstand\nNenne den Stand."
+    ) == ("Die Pilotphase beginnt am 1. März 2026.")

@@ -48,6 +48,17 @@ def _kept(text: str, *sources: int, origin: str = "model") -> Statement:
         ("Es gilt eine Frist von 72 Stunden.", "72 Stunden", True),
         ("Es gilt eine Frist von 72 Tagen.", "72 Stunden", False),
         ("Die Standards folgen der XRechnung.", "XRechnung", True),
+        # The forms of the values of drafts-1/-2 a statement may use instead of the gold's.
+        ("Die Investitionen betragen 4,8 Millionen Euro.", "4,8 Mio. EUR", True),
+        ("Die Investitionen betragen 4,80 Mio. €.", "4,8 Mio. EUR", True),
+        ("Das Land soll 60% der Investitionskosten fördern.", "60 Prozent", True),
+        ("Das Land soll sechzig Prozent der Investitionskosten fördern.", "60 Prozent", True),
+        ("Das Land soll 2,88 Millionen Euro fördern.", "2,88 Mio. EUR", True),
+        ("Jedes Mitglied zahlt jährlich einen Sockelbetrag von 2500 Euro.", "2.500 EUR", True),
+        ("Jedes Mitglied zahlt jährlich einen Sockelbetrag von 25.000 EUR.", "2.500 EUR", False),
+        ("Die Pilotphase beginnt am 1.3.2026.", "1. März 2026", True),
+        ("Bis zum 31.12.2027 sollen alle Mitglieder angeschlossen sein.", "31. Dezember 2027", True),
+        ("Bis Ende 2027 sollen alle Mitglieder angeschlossen sein.", "31. Dezember 2027", False),
     ],
 )
 def test_values_are_matched_by_the_checkers_normalised_tokens(
