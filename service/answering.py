@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -99,6 +99,16 @@ class AnswerEvent:
     data: Any
 
 
+def final_answer(events: Iterable[AnswerEvent]) -> AnswerResult:
+    """The answer of an event stream (its `done` event), read to the end: what a non-streaming route returns."""
+    result: AnswerResult | None = None
+    for event in events:
+        if event.kind == "done":
+            result = event.data
+    assert result is not None
+    return result
+
+
 class Answerer:
     def __init__(
         self,
@@ -115,12 +125,7 @@ class Answerer:
         self.llm_settings = llm_settings
 
     def answer(self, question: str, scope: AccessScope, filters: SearchFilters | None = None) -> AnswerResult:
-        result: AnswerResult | None = None
-        for event in self.stream(question, scope, filters):
-            if event.kind == "done":
-                result = event.data
-        assert result is not None
-        return result
+        return final_answer(self.stream(question, scope, filters))
 
     def stream(
         self, question: str, scope: AccessScope, filters: SearchFilters | None = None

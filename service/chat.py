@@ -6,7 +6,7 @@ history comes from the caller today; stored conversations will supply it the sam
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ingest.domain import AccessScope
@@ -67,18 +67,23 @@ class ChatAnswerer:
         scope: AccessScope,
         filters: SearchFilters | None = None,
     ) -> ChatOutcome:
-        condensed: Condensed | None = None
-        result: AnswerResult | None = None
-        near: list[Source] = []
-        for event in self.stream(question, history, scope, filters):
-            if event.kind == QUERY_EVENT:
-                condensed = event.data
-            elif event.kind == NEAR_MISSES_EVENT:
-                near = event.data
-            elif event.kind == "done":
-                result = event.data
-        assert condensed is not None and result is not None
-        return ChatOutcome(condensed, result, near)
+        return chat_outcome(self.stream(question, history, scope, filters))
+
+
+def chat_outcome(events: Iterable[AnswerEvent]) -> ChatOutcome:
+    """The searched query, the answer and the near-misses of a chat event stream, read to the end."""
+    condensed: Condensed | None = None
+    result: AnswerResult | None = None
+    near: list[Source] = []
+    for event in events:
+        if event.kind == QUERY_EVENT:
+            condensed = event.data
+        elif event.kind == NEAR_MISSES_EVENT:
+            near = event.data
+        elif event.kind == "done":
+            result = event.data
+    assert condensed is not None and result is not None
+    return ChatOutcome(condensed, result, near)
 
 
 def chat_answerer(services: Services, llm: LLM | None = None) -> ChatAnswerer:

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from ingest.errors import KBError
 from service import audit
-from service.answering import AnswerEvent, AnswerResult, Source
+from service.answering import AnswerEvent, AnswerResult, Source, final_answer
 from service.deps import ScopeDep, ServicesDep
 from service.errors import error_fields
 from service.queued_answers import QUEUE_EVENT, open_queued
@@ -87,10 +87,11 @@ def _sse(events: Iterator[AnswerEvent], instance: str = "/v1/answers") -> Genera
 )
 def answer(body: AnswerRequest, services: ServicesDep, scope: ScopeDep) -> Any:
     filters = body.filters.to_store()
+    # A place in the model's queue first, streaming or not: a full queue is a 429 before any retrieval, so
+    # refused requests cost the machine nothing while the model works (bench/RESULTS.md (k), 20 users).
+    events = open_queued(
+        services.llm_queue, lambda llm: services.answerer(llm).stream(body.question, scope, filters)
+    )
     if body.stream:
-        # Refuses (429) before the stream begins when the model's queue is full.
-        events = open_queued(
-            services.llm_queue, lambda llm: services.answerer(llm).stream(body.question, scope, filters)
-        )
         return StreamingResponse(closing_stream(_sse(events)), media_type="text/event-stream")
-    return answer_out(services.answerer().answer(body.question, scope, filters))
+    return answer_out(final_answer(events))

@@ -25,7 +25,7 @@ from pydantic import Field
 
 from ingest.errors import KBError
 from service.answering import AnswerEvent
-from service.chat import NEAR_MISSES_EVENT, QUERY_EVENT, chat_answerer
+from service.chat import NEAR_MISSES_EVENT, QUERY_EVENT, chat_answerer, chat_outcome
 from service.condense import Condensed, Turn, rewrites_with_model
 from service.conversations import ConversationStore
 from service.deps import PrincipalDep, ScopeDep, ServicesDep
@@ -125,18 +125,18 @@ def chat_answer(body: ChatRequest, services: ServicesDep, scope: ScopeDep, princ
     else:
         history = [Turn(t.question, t.answer) for t in body.history]
     filters = body.filters.to_store()
+    # One place in the model's queue for the rewrite and the answer, streaming or not: 429 before anything
+    # runs when full, `queue` events while waiting, the place given up when the stream ends or the client goes.
+    events = open_queued(
+        services.llm_queue,
+        lambda llm: chat_answerer(services, llm).stream(body.question, history, scope, filters),
+        wait_first=rewrites_with_model(body.question, history),
+    )
     if body.stream:
-        # One place in the model's queue for the rewrite and the answer: 429 before the stream when full,
-        # `queue` events while waiting, the place given up when the stream ends or the client goes away.
-        events = open_queued(
-            services.llm_queue,
-            lambda llm: chat_answerer(services, llm).stream(body.question, history, scope, filters),
-            wait_first=rewrites_with_model(body.question, history),
-        )
         if body.conversation_id is not None:
             events = storing(events, conversations, principal.user, body.conversation_id)
         return StreamingResponse(closing_stream(chat_sse(events)), media_type="text/event-stream")
-    outcome = chat_answerer(services).answer(body.question, history, scope, filters)
+    outcome = chat_outcome(events)
     turn_id = None
     if body.conversation_id is not None:
         turn_id = conversations.add_turn(

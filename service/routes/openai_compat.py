@@ -32,7 +32,7 @@ from fastapi.responses import StreamingResponse
 
 from ingest.errors import KBError
 from service.answering import AnswerEvent, AnswerResult, Source
-from service.chat import NEAR_MISSES_EVENT, QUERY_EVENT, chat_answerer
+from service.chat import NEAR_MISSES_EVENT, QUERY_EVENT, chat_answerer, chat_outcome
 from service.citations import strip_markers
 from service.condense import Condensed, Turn, rewrites_with_model
 from service.deps import ScopeDep, ServicesDep
@@ -275,16 +275,16 @@ def chat_completions(body: ChatCompletionRequest, services: ServicesDep, scope: 
         if body.stream:
             return StreamingResponse(stream_completion(None, reply), media_type="text/event-stream")
         return _completion(reply, [], None, None)
+    # As the chat page: one place in the model's queue, streaming or not (429 before anything runs when
+    # full); while a stream waits, each `queue` event becomes an SSE comment that keeps the connection alive.
+    events = open_queued(
+        services.llm_queue,
+        lambda llm: chat_answerer(services, llm).stream(question, history, scope),
+        wait_first=rewrites_with_model(question, history),
+    )
     if body.stream:
-        # As the chat page: one place in the model's queue (429 before the stream when full); while waiting,
-        # each `queue` event becomes an SSE comment that keeps the connection alive.
-        events = open_queued(
-            services.llm_queue,
-            lambda llm: chat_answerer(services, llm).stream(question, history, scope),
-            wait_first=rewrites_with_model(question, history),
-        )
         return StreamingResponse(closing_stream(stream_completion(events)), media_type="text/event-stream")
-    outcome = chat_answerer(services).answer(question, history, scope)
+    outcome = chat_outcome(events)
     return _completion(
         completion_text(outcome.result, outcome.near_misses),
         citation_refs(outcome.result),

@@ -27,12 +27,26 @@ FOLLOW_UP = "Und wie hoch ist es?"
 HISTORY = [{"question": "Was plant der AK KI für 2026?", "answer": "Ein Pilotprojekt."}]
 
 
-def _client(tmp_path: Path, llm: ScriptedLLM, max_queue: int = 2) -> TestClient:
+class QueryCountingEmbedder(HashEmbedder):
+    """The fake embedder, counting the questions embedded (each search embeds its query once)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queries = 0
+
+    def embed_query(self, text: str) -> Any:
+        self.queries += 1
+        return super().embed_query(text)
+
+
+def _client(
+    tmp_path: Path, llm: ScriptedLLM, max_queue: int = 2, embedder: HashEmbedder | None = None
+) -> TestClient:
     settings = Settings()
     settings.store.path = tmp_path / "store"
     settings.retrieval.min_dense_score = 2.0  # the hash embedder is not e5: relevance by term overlap
     settings.llm.max_queue = max_queue
-    return TestClient(create_app(settings, embedder=HashEmbedder(), llm=llm))
+    return TestClient(create_app(settings, embedder=embedder or HashEmbedder(), llm=llm))
 
 
 @contextlib.contextmanager
@@ -140,6 +154,36 @@ def test_a_full_queue_refuses_chat_and_openai_requests_with_429_and_retry_after(
         running.release()
         ok = client.post("/v1/chat/answers", json={"question": QUESTION, "stream": True})
     assert ok.status_code == 200 and _events(ok.text)[-1][0] == "done"
+
+
+def test_a_full_queue_refuses_non_streaming_answers_before_searching(tmp_path: Path) -> None:
+    """Refused requests must cost nothing while the model works: under 20 load-test users the retries of
+    refused non-streaming answers each embedded and searched their question, and the model's throughput fell
+    from 11 to 4 answers per level (bench/RESULTS.md (k))."""
+    embedder = QueryCountingEmbedder()
+    with _client(tmp_path, ScriptedLLM(ANSWER), max_queue=1, embedder=embedder) as client:
+        assert client.post("/v1/documents", files={"files": ("notiz.md", NOTE.encode())}).status_code == 200
+        queue = _queue(client)
+        running = queue.reserve()
+        assert list(running.wait_turn()) == []
+        waiting = queue.reserve()
+        openai = {"model": "kb-rag", "messages": [{"role": "user", "content": QUESTION}]}
+        before = embedder.queries
+        for path, body in [
+            ("/v1/answers", {"question": QUESTION}),
+            ("/v1/chat/answers", {"question": QUESTION}),
+            ("/v1/chat/completions", openai),
+        ]:
+            response = client.post(path, json=body)
+            assert response.status_code == 429, (path, response.text)
+            assert response.json()["code"] == "llm_busy"
+        assert embedder.queries == before, "a refused request searched its question"
+        waiting.release()
+        running.release()
+        ok = client.post("/v1/answers", json={"question": QUESTION})
+        assert ok.status_code == 200 and ok.json()["answer"].startswith("Das Pilotbudget")
+        assert embedder.queries == before + 1
+        assert queue.status().waiting == 0 and not queue.status().running
 
 
 def test_a_chat_stream_for_an_unknown_conversation_is_404_without_taking_a_place(tmp_path: Path) -> None:
