@@ -4,7 +4,8 @@ An asyncio client (httpx): each virtual user sends its next request as soon as t
 `--seconds` per level or until `--max-requests` answers (both bounds apply; answers with the local LLM are slow, so
 their levels are bounded by time, and a level whose first answers do not come back within the bound reports only
 what finished). Reported per level: completed requests, throughput, p50/p95 latency, errors by status (429 is the
-documented rate limit; goal: no other errors), and the service's peak RSS (psutil, children included), sampled
+documented rate limit, after which a user waits the `Retry-After` seconds, as a well-behaved client does; goal:
+no other errors), and the service's peak RSS (psutil, children included), sampled
 every 0.2 s. The service is started here (`--start`: uvicorn subprocess, KB_AUTH__MODE=none on 127.0.0.1, the
 store at `--store` ingested beforehand with `kb ingest`) or given with `--url`.
 """
@@ -57,6 +58,10 @@ async def level(client: httpx.AsyncClient, url: str, kind: str, users: int, seco
                 statuses[str(r.status_code)] += 1
                 if r.status_code == 200:
                     latencies.append(time.perf_counter() - t)
+                elif r.status_code == 429:
+                    # A well-behaved client waits as told (the documented rate limit), within the level.
+                    wait = float(r.headers.get("retry-after", "1"))
+                    await asyncio.sleep(max(0.0, min(wait, deadline - time.monotonic())))
             except httpx.HTTPError as exc:
                 statuses[type(exc).__name__] += 1
 
@@ -143,6 +148,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="per search level")
     parser.add_argument("--answer-seconds", type=float, default=60.0, help="per answer level")
     parser.add_argument("--max-requests", type=int, default=2000, help="per level")
+    parser.add_argument(
+        "--service-log", type=Path, default=Path("/tmp/kb-load-service.log"), help="the service's stderr"
+    )
     args = parser.parse_args()
     info = RunInfo()
     proc = None
@@ -162,7 +170,7 @@ def main() -> None:
             [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app", "--port", str(port)],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=args.service_log.open("wb"),
         )
         url = f"http://127.0.0.1:{port}"
         for _ in range(600):
@@ -210,7 +218,7 @@ def main() -> None:
         )
         + "\n![load](load.png)\n"
     )
-    write_section("load", "Load test: search and answers at concurrent users (loopback)", body)
+    write_section("load", "(k) Load test: search and answers at concurrent users (loopback)", body)
 
 
 if __name__ == "__main__":
