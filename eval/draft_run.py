@@ -17,12 +17,11 @@ from typing import Any
 
 from eval.draft_gold import Topic, load_topics
 from eval.draft_scoring import DraftScore, FactGold, Passage, Statement, overall, score_draft
-from eval.gold import Corpus, EvalInputError, SpanLocator, corpus_doc_ids, corpus_roots
+from eval.gold import Corpus, EvalInputError, SpanLocator
 from eval.metrics import percentile
-from eval.runner import Log, ensure_index, eval_settings, run_config
+from eval.runner import Log, check_corpus, eval_settings, indexed_corpus, run_config
 from ingest.domain import AccessScope
 from ingest.embedding import Embedder, build_embedder
-from ingest.errors import KBError
 from ingest.store import Provenance, SearchFilters, Store
 from service.config import Settings
 from service.drafting.model import DraftState
@@ -61,13 +60,10 @@ def run_drafts(
     from service.db import open_database
     from service.routes.drafts import drafter
 
-    for root in corpus_roots(corpus):
-        if not root.is_dir():
-            raise KBError(f"corpus folder not found: {root}")
+    check_corpus(corpus)
     topics = load_topics(topics_file, limit)
     embedder = embedder or build_embedder(settings.embedding)
-    index = ensure_index(corpus, settings, embedder, cache_dir, log)
-    doc_ids = {path: index.aliases.get(doc_id, doc_id) for path, doc_id in corpus_doc_ids(corpus).items()}
+    index, doc_ids = indexed_corpus(corpus, settings, embedder, cache_dir, log)
     locator = SpanLocator(doc_ids)
     facts = {t.id: _fact_golds(t, locator) for t in topics}
     paths = _paths_by_doc_id(doc_ids, topics_file)

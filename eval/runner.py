@@ -342,9 +342,7 @@ def _prepare(
     log: Log,
     embedder: Embedder | None = None,
 ) -> _Setup:
-    for root in corpus_roots(corpus):
-        if not root.is_dir():
-            raise KBError(f"corpus folder not found: {root}")
+    check_corpus(corpus)
     started = time.perf_counter()
     questions = load_questions(questions_file, limit)
     log(f"questions: {len(questions)} loaded in {time.perf_counter() - started:.1f} s")
@@ -353,10 +351,25 @@ def _prepare(
         embedder or build_embedder(settings.embedding), settings.embedding, cache_dir
     )
     log(f"embedder: {embedder.name} ready in {time.perf_counter() - started:.1f} s")
-    index = ensure_index(corpus, settings, embedder, cache_dir, log)
-    doc_ids = {path: index.aliases.get(doc_id, doc_id) for path, doc_id in corpus_doc_ids(corpus).items()}
+    index, doc_ids = indexed_corpus(corpus, settings, embedder, cache_dir, log)
     spans_file = index.directory / f"spans-{sha256_file(questions_file)[:16]}.json"
     return _Setup(settings, embedder, index, questions, SpanLocator(doc_ids, spans_file))
+
+
+def check_corpus(corpus: Corpus) -> None:
+    for root in corpus_roots(corpus):
+        if not root.is_dir():
+            raise KBError(f"corpus folder not found: {root}")
+
+
+def indexed_corpus(
+    corpus: Corpus, settings: Settings, embedder: Embedder, cache_dir: Path, log: Log
+) -> tuple[EvalIndex, dict[Path, str]]:
+    """The cached index of `corpus` (built when missing) and the doc id in it of every corpus file (a file
+    whose content another file already holds maps to that file's doc id)."""
+    index = ensure_index(corpus, settings, embedder, cache_dir, log)
+    doc_ids = {path: index.aliases.get(doc_id, doc_id) for path, doc_id in corpus_doc_ids(corpus).items()}
+    return index, doc_ids
 
 
 def _retrieved(hit: ScoredChunk) -> m.Retrieved:
