@@ -380,7 +380,8 @@ async function loadConversations() {
       });
       await loadConversations();
     });
-    const remove = el("button", "conv-action conv-delete", "🗑");
+    // "×" is in every font; an emoji needs an emoji font, which offline machines often lack (a box instead).
+    const remove = el("button", "conv-action conv-delete", "×");
     remove.type = "button";
     remove.title = "Löschen";
     remove.setAttribute("aria-label", "Löschen");
