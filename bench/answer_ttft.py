@@ -6,7 +6,8 @@ Set-up: `corpus/` is ingested into a temporary Qdrant Edge store (default embedd
 build their prompt from the same hits (`Answerer.prompt`):
 
 - current: whole passages, `max_sources` 4 (focus_sentences 0, decisive_sources 0);
-- focused: the defaults of `AnswerSettings` (focused passages, fewer sources when the ranking is decisive).
+- focused: focus_sentences 3, decisive_sources 2 (focused passages, fewer sources when the ranking is decisive;
+  opt-in settings since the 100-question check in eval/results/focus-xquad100).
 
 Both run through one real `Llama` (qwen2.5-1.5b from `service.model_files`, the in-process backend, the same
 `create_chat_completion` call with the JSON schema as the worker makes), interleaved per question:
@@ -129,6 +130,7 @@ def main() -> None:
     llm = build_llm(settings.llm)
     llama: Any = llm.llama  # type: ignore[attr-defined]
     current_settings = settings.answer.model_copy(update={"focus_sentences": 0, "decisive_sources": 0})
+    focused_settings = settings.answer.model_copy(update={"focus_sentences": 3, "decisive_sources": 2})
     sets: list[tuple[str, Any, list[str]]] = []
     services = build_services(settings, llm=llm)
     closers: list[Any] = [services.store]
@@ -140,7 +142,7 @@ def main() -> None:
             sets.append(("xquad-de dev", *xquad_services(settings, llm, args.xquad, closers)))
         rows: list[dict[str, Any]] = []
         for set_name, svc, questions in sets:
-            focused = svc.answerer(llm)
+            focused = Answerer(svc.retriever, llm, svc.template, focused_settings, settings.llm)
             current = Answerer(svc.retriever, llm, svc.template, current_settings, settings.llm)
             prompts = []
             for question in questions:
@@ -312,13 +314,13 @@ def report_rows(
         ],
     )
     same = sum(r["same_answer"] for r in rows)
-    a = settings.answer
+    a = settings.answer.model_copy(update={"focus_sentences": 3, "decisive_sources": 2})
     body = (
         run_info.markdown()
         + f"- model: `{model}` in process (one `Llama`), n_ctx {settings.llm.n_ctx}, threads "
         f"{settings.llm.n_threads or 'all'}, temperature {settings.llm.temperature}, "
         f"max_tokens {settings.llm.max_tokens}\n"
-        f"- focused = defaults: focus_sentences {a.focus_sentences}, focus_max_tokens {a.focus_max_tokens}, "
+        f"- focused: focus_sentences {a.focus_sentences}, focus_max_tokens {a.focus_max_tokens}, "
         f"decisive_margin {a.decisive_margin}, decisive_sources {a.decisive_sources}; current = focus_sentences 0, "
         f"decisive_sources 0 (whole passages, up to max_sources {a.max_sources}, budget {a.prompt_budget_tokens})\n"
         f"- warm = the KV state of the previous question's prompt of the same kind restored before the run "

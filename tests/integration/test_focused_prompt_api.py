@@ -49,7 +49,7 @@ def _user_message(llm: ScriptedLLM) -> str:
 def test_model_sees_focused_passages_while_sources_carry_whole_passages_and_pages(tmp_path: Path) -> None:
     before, after = ScriptedLLM(ANSWER), ScriptedLLM(ANSWER)
     events_before = _ask(tmp_path / "before", before, focus_sentences=0, decisive_sources=0)
-    events_after = _ask(tmp_path / "after", after)
+    events_after = _ask(tmp_path / "after", after, focus_sentences=3, decisive_sources=2)
 
     prompt_before, prompt_after = _user_message(before), _user_message(after)
     assert len(prompt_after) < 0.8 * len(prompt_before)
@@ -75,7 +75,7 @@ def test_a_citation_is_checked_against_what_the_model_saw(tmp_path: Path) -> Non
     """A statement backed only by a sentence focusing left out of the prompt is not accepted: the model cannot
     have read it there."""
     llm = ScriptedLLM(ANSWER)
-    events = _ask(tmp_path / "probe", llm)
+    events = _ask(tmp_path / "probe", llm, focus_sentences=3, decisive_sources=2)
     prompt = _user_message(llm)
     sources = [s for k, s_list in events if k == "sources" for s in s_list]
     left_out = [
@@ -86,7 +86,9 @@ def test_a_citation_is_checked_against_what_the_model_saw(tmp_path: Path) -> Non
     assert left_out, "the first passage has no left-out sentence with a figure"
 
     probe = ScriptedLLM({"antwort": left_out[0].strip(), "quellen": [1]})
-    done = next(d for k, d in _ask(tmp_path / "check", probe) if k == "done")
+    done = next(
+        d for k, d in _ask(tmp_path / "check", probe, focus_sentences=3, decisive_sources=2) if k == "done"
+    )
     assert done["declined"] and done["reason"] == "citations_unsupported"
 
     whole = ScriptedLLM({"antwort": left_out[0].strip(), "quellen": [1]})
