@@ -4,7 +4,6 @@ store, real database, real tokens; only the embedder and the model are fakes).""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,32 +11,19 @@ from fastapi.testclient import TestClient
 
 from service.accounts import add_user, create_token
 from service.app import create_app
-from service.config import Settings
 from service.db import open_database
 from service.principal import Membership, Role
 from tests.fakes import HashEmbedder, ScriptedLLM
+from tests.integration.access_setup import access_settings, note_md
 
 A, B = "AK Alpha", "AK Beta"
-
-
-def _settings(root: Path, mode: str) -> Settings:
-    settings = Settings()
-    settings.store.path = root / "store"
-    settings.retrieval.min_dense_score = 2.0
-    settings.auth.mode = mode  # type: ignore[assignment]
-    settings.auth.rate_limit_per_min = 1_000_000
-    return settings
-
-
-def _md(text: str) -> bytes:
-    return f"# Notiz\n\n{text}\n".encode()
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]]]:
     root = tmp_path_factory.mktemp("access")
     llm = ScriptedLLM({"antwort": "Keine Angabe.", "quellen": []})
-    with TestClient(create_app(_settings(root, "none"), embedder=HashEmbedder(), llm=llm)) as admin:
+    with TestClient(create_app(access_settings(root, "none"), embedder=HashEmbedder(), llm=llm)) as admin:
         for name, group, visibility, text in (
             ("bericht.md", A, "group", "Der Bericht des AK Alpha nennt den Wert ALPHAGEHEIM."),
             ("offen.md", A, "public", "Die öffentliche Notiz des AK Alpha."),
@@ -45,11 +31,11 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
             r = admin.post(
                 "/v1/documents",
                 params={"working_group": group},
-                files={"files": (name, _md(text))},
+                files={"files": (name, note_md(text))},
                 data={"visibility": visibility},
             )
             assert r.status_code == 200 and not r.json()["failed"], r.text
-    db = open_database(_settings(root, "token").database_url())
+    db = open_database(access_settings(root, "token").database_url())
     users = {
         "alpha-editor": [Membership(A, Role.EDITOR)],
         "alpha-reader": [Membership(A, Role.READER)],
@@ -64,7 +50,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
             tokens[name] = {"Authorization": f"Bearer {create_token(db, name)[1]}"}
     finally:
         db.close()
-    app = create_app(_settings(root, "token"), embedder=HashEmbedder(), llm=llm)
+    app = create_app(access_settings(root, "token"), embedder=HashEmbedder(), llm=llm)
     with TestClient(app) as client:
         yield client, tokens
 
@@ -83,7 +69,7 @@ def _upload(
     return client.post(
         "/v1/documents",
         params={"working_group": group} if group else None,
-        files={"files": (name, _md(text))},
+        files={"files": (name, note_md(text))},
         data=data,
         headers=headers,
     )

@@ -24,6 +24,7 @@ from service.db import open_database
 from service.principal import Membership, Role
 from tests.conftest import CORPUS
 from tests.fakes import HashEmbedder, ScriptedLLM
+from tests.integration.access_setup import access_settings, note_md
 
 A, B = "AK Alpha", "AK Beta"
 PDF = CORPUS / "positionspapier-ki-infrastruktur.pdf"
@@ -48,19 +49,6 @@ class Env:
     originals: Originals
 
 
-def _settings(root: Path, mode: str) -> Settings:
-    settings = Settings()
-    settings.store.path = root / "store"
-    settings.retrieval.min_dense_score = 2.0
-    settings.auth.mode = mode  # type: ignore[assignment]
-    settings.auth.rate_limit_per_min = 1_000_000
-    return settings
-
-
-def _md(text: str) -> bytes:
-    return f"# Notiz\n\n{text}\n".encode()
-
-
 def _ingest_without_originals(settings: Settings, name: str, data: bytes) -> None:
     """What a store made before originals were kept holds: the revision, no original file."""
     embedder = HashEmbedder()
@@ -78,18 +66,23 @@ def _ingest_without_originals(settings: Settings, name: str, data: bytes) -> Non
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     root = tmp_path_factory.mktemp("originals")
     llm = ScriptedLLM({"antwort": "Keine Angabe.", "quellen": []})
-    _ingest_without_originals(_settings(root, "none"), OLD_ID, _md("Eine alte Notiz ohne Original."))
-    with TestClient(create_app(_settings(root, "none"), embedder=HashEmbedder(), llm=llm)) as admin:
+    _ingest_without_originals(
+        access_settings(root, "none"), OLD_ID, note_md("Eine alte Notiz ohne Original.")
+    )
+    with TestClient(create_app(access_settings(root, "none"), embedder=HashEmbedder(), llm=llm)) as admin:
         uploads = [
             (PDF_NAME, PDF.read_bytes(), {"doc_id": PDF_ID, "visibility": "group"}),
-            *((f"{level}.md", _md(f"Notiz der Stufe {level}."), {"visibility": level}) for level in LEVELS),
+            *(
+                (f"{level}.md", note_md(f"Notiz der Stufe {level}."), {"visibility": level})
+                for level in LEVELS
+            ),
         ]
         for name, data, form in uploads:
             r = admin.post(
                 "/v1/documents", params={"working_group": A}, files={"files": (name, data)}, data=form
             )
             assert r.status_code == 200 and not r.json()["failed"], r.text
-    db = open_database(_settings(root, "token").database_url())
+    db = open_database(access_settings(root, "token").database_url())
     users = {
         "alpha-editor": [Membership(A, Role.EDITOR)],
         "alpha-reader": [Membership(A, Role.READER)],
@@ -103,7 +96,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             tokens[name] = {"Authorization": f"Bearer {create_token(db, name)[1]}"}
     finally:
         db.close()
-    settings = _settings(root, "token")
+    settings = access_settings(root, "token")
     with TestClient(create_app(settings, embedder=HashEmbedder(), llm=llm)) as client:
         yield Env(client, tokens, root, Originals(settings.store.originals_dir()))
 
@@ -171,7 +164,10 @@ def test_the_original_is_readable_exactly_where_the_search_reads_the_document(en
             expected = level in readable
             assert bool(found) is expected, (who, level)
             if expected:
-                assert r.status_code == 200 and r.content == _md(f"Notiz der Stufe {level}."), (who, level)
+                assert r.status_code == 200 and r.content == note_md(f"Notiz der Stufe {level}."), (
+                    who,
+                    level,
+                )
             else:
                 _problem(r, 404, "document_not_found")
 
@@ -186,7 +182,7 @@ def test_markdown_is_served_as_text_that_runs_nothing(env: Env) -> None:
 
 
 def test_revision_parameter_serves_an_older_revision_of_the_same_document(env: Env) -> None:
-    first, second = _md("Fassung eins."), _md("Fassung zwei.")
+    first, second = note_md("Fassung eins."), note_md("Fassung zwei.")
     assert _upload(env, "alpha-editor", "verlauf.md", first, A)["status"] == "ingested"
     assert _upload(env, "alpha-editor", "verlauf.md", second, A)["status"] == "replaced"
     url, reader = "/v1/documents/verlauf.md/original", env.tokens["alpha-reader"]
@@ -194,7 +190,7 @@ def test_revision_parameter_serves_an_older_revision_of_the_same_document(env: E
     old = hashlib.sha256(first).hexdigest()
     assert env.client.get(url, params={"revision": old}, headers=reader).content == first
     # A revision of another document, or one the caller may not read, is not found; a non-sha256 is refused.
-    other = hashlib.sha256(_md("Notiz der Stufe public.")).hexdigest()
+    other = hashlib.sha256(note_md("Notiz der Stufe public.")).hexdigest()
     _problem(env.client.get(url, params={"revision": other}, headers=reader), 404, "document_not_found")
     _problem(
         env.client.get(url, params={"revision": old}, headers=env.tokens["beta-editor"]),
@@ -229,14 +225,14 @@ def test_a_document_ingested_before_originals_were_kept_answers_original_not_kep
     assert str(env.root) not in str(body)
     # Only a reader learns that the document exists: everybody else gets the answer of a missing one.
     _problem(env.client.get(url, headers=env.tokens["beta-editor"]), 404, "document_not_found")
-    data = _md("Eine alte Notiz ohne Original.")
+    data = note_md("Eine alte Notiz ohne Original.")
     assert _upload(env, "alpha-editor", OLD_ID, data, A)["status"] == "unchanged"
     r = env.client.get(url, headers=env.tokens["alpha-reader"])
     assert r.status_code == 200 and r.content == data
 
 
 def test_no_response_of_the_original_route_names_a_server_path(env: Env) -> None:
-    outcome = _upload(env, "alpha-editor", "C:\\Users\\kim\\Ablage\\Notiz (privat).md", _md("Privat."), A)
+    outcome = _upload(env, "alpha-editor", "C:\\Users\\kim\\Ablage\\Notiz (privat).md", note_md("Privat."), A)
     assert outcome["doc_id"] == "Notiz (privat).md"
     responses = [
         env.client.get("/v1/documents/Notiz (privat).md/original", headers=env.tokens["alpha-reader"]),
@@ -255,8 +251,8 @@ def test_no_response_of_the_original_route_names_a_server_path(env: Env) -> None
 
 
 def test_deleting_a_document_removes_the_originals_no_stored_revision_refers_to(env: Env) -> None:
-    shared = _md("Gleicher Inhalt in zwei Arbeitskreisen.")
-    own = _md("Nur im AK Alpha.")
+    shared = note_md("Gleicher Inhalt in zwei Arbeitskreisen.")
+    own = note_md("Nur im AK Alpha.")
     revision, own_revision = hashlib.sha256(shared).hexdigest(), hashlib.sha256(own).hexdigest()
     assert _upload(env, "alpha-editor", "geteilt.md", shared, A)["status"] == "ingested"
     assert _upload(env, "alpha-editor", "geteilt.md", own, A)["status"] == "replaced"
@@ -303,7 +299,7 @@ def test_downloading_an_original_is_audited_with_the_caller_and_the_revision(env
     last = entries[-1]
     assert last.endpoint == "GET /v1/documents/internal.md/original" and last.outcome == "200"
     assert last.doc_id == "internal.md"
-    assert [v for _, v in last.points] == [hashlib.sha256(_md("Notiz der Stufe internal.")).hexdigest()]
+    assert [v for _, v in last.points] == [hashlib.sha256(note_md("Notiz der Stufe internal.")).hexdigest()]
     assert audit_log.verify().ok
 
 
