@@ -20,6 +20,7 @@ from eval.draft_scoring import DraftScore, FactGold, Passage, Statement, overall
 from eval.gold import Corpus, EvalInputError, SpanLocator
 from eval.metrics import percentile
 from eval.runner import Log, check_corpus, eval_settings, indexed_corpus, run_config
+from eval.vector_cache import CachedEmbedder
 from ingest.domain import AccessScope
 from ingest.embedding import Embedder, build_embedder
 from ingest.store import Provenance, SearchFilters, Store
@@ -62,7 +63,7 @@ def run_drafts(
 
     check_corpus(corpus)
     topics = load_topics(topics_file, limit)
-    embedder = embedder or build_embedder(settings.embedding)
+    embedder = CachedEmbedder(embedder or build_embedder(settings.embedding), settings.embedding, cache_dir)
     index, doc_ids = indexed_corpus(corpus, settings, embedder, cache_dir, log)
     locator = SpanLocator(doc_ids)
     facts = {t.id: _fact_golds(t, locator) for t in topics}
@@ -105,6 +106,7 @@ def run_drafts(
             services.pipeline.parser.close()
             services.store.close()
             database.engine.dispose()
+            embedder.save()
     config = run_config(
         settings,
         embedder,

@@ -7,8 +7,10 @@ with the same key reuses it. Gold spans located for a gold set are cached next t
 (`spans-<gold set hash>.json`).
 
 What a re-run would otherwise repeat is cached too, in the same folder: each file's chunk lines for the key
-(`filechunks.sqlite3`, eval/chunk_cache.py: only new or changed files are parsed) and the questions' vectors
-(`queries.sqlite3`, eval/query_cache.py). With both, a re-run on an unchanged corpus parses and embeds nothing.
+(`filechunks.sqlite3`, eval/chunk_cache.py: only new or changed files are parsed), the questions' vectors
+(`queries.sqlite3`) and the passages' vectors (`passages.sqlite3`, both eval/vector_cache.py: a new index over
+folders an earlier index already embedded embeds only the new chunks). With these, a re-run on an unchanged
+corpus parses and embeds nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 from eval import metrics as m
 from eval.chunk_cache import ChunkCacheStats, FileChunkCache
 from eval.gold import Corpus, Question, SpanLocator, corpus_doc_ids, corpus_roots, load_questions
-from eval.query_cache import CachedQueryEmbedder
+from eval.vector_cache import CachedEmbedder
 from ingest.domain import AccessScope, ScoredChunk
 from ingest.embedding import Embedder, build_embedder
 from ingest.errors import KBError
@@ -189,7 +191,14 @@ def _build_index(
     seconds = time.perf_counter() - started
     failed = [{"path": o.path, "code": o.code, "message": o.message} for o in report.failed]
     documents = report.count(Status.INGESTED) + report.count(Status.REPLACED) + report.count(Status.UNCHANGED)
-    log(f"index: {documents} documents, {report.chunks} chunks in {seconds:.1f} s ({len(failed)} failed)")
+    reused = (
+        f", {embedder.stats.passages_cached} passage vectors from the cache"
+        if isinstance(embedder, CachedEmbedder)
+        else ""
+    )
+    log(
+        f"index: {documents} documents, {report.chunks} chunks in {seconds:.1f} s ({len(failed)} failed{reused})"
+    )
     return {
         "corpus": _corpus_label(corpus),
         "documents": documents,
@@ -295,7 +304,8 @@ def run_config(
             "chunks_sha256": material.get("chunks_sha256"),
             "chunk_cache": index.chunk_cache.as_dict() if index.chunk_cache else None,
         },
-        "query_vectors": embedder.stats.as_dict() if isinstance(embedder, CachedQueryEmbedder) else None,
+        "query_vectors": embedder.stats.queries() if isinstance(embedder, CachedEmbedder) else None,
+        "passage_vectors": embedder.stats.passages() if isinstance(embedder, CachedEmbedder) else None,
         "versions": package_versions(),
     }
 
@@ -322,7 +332,7 @@ class RunOutput:
 @dataclass
 class _Setup:
     settings: Settings
-    embedder: CachedQueryEmbedder
+    embedder: CachedEmbedder
     index: EvalIndex
     questions: list[Question]
     locator: SpanLocator
@@ -347,9 +357,7 @@ def _prepare(
     questions = load_questions(questions_file, limit)
     log(f"questions: {len(questions)} loaded in {time.perf_counter() - started:.1f} s")
     started = time.perf_counter()
-    embedder = CachedQueryEmbedder(
-        embedder or build_embedder(settings.embedding), settings.embedding, cache_dir
-    )
+    embedder = CachedEmbedder(embedder or build_embedder(settings.embedding), settings.embedding, cache_dir)
     log(f"embedder: {embedder.name} ready in {time.perf_counter() - started:.1f} s")
     index, doc_ids = indexed_corpus(corpus, settings, embedder, cache_dir, log)
     spans_file = index.directory / f"spans-{sha256_file(questions_file)[:16]}.json"
