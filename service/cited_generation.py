@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest.domain import ScoredChunk
 from ingest.store import Provenance
@@ -21,6 +21,9 @@ from service import citations
 from service.focusing import FOCUS_OFF, Focus
 from service.llm import LLM, GenerationStats
 from service.prompting import Offered, PromptTemplate, format_offered, offer_passages, render, source_label
+
+if TYPE_CHECKING:
+    from service.support_judge import SupportJudge
 
 STATEMENTS_KEY = "aussagen"
 TEXT_KEY = "text"
@@ -312,6 +315,8 @@ class CitedGenerator:
     # Prompt variables that instruct the model (a draft section's title, guidance, sub-questions): a lead-in
     # copied from them is cut from a statement before it is checked (`strip_echo`).
     instruction_variables: tuple[str, ...] = ()
+    # The model's yes/no on each statement the rules accept (service/support_judge.py); None: rules only.
+    judge: SupportJudge | None = None
 
     def generate(
         self,
@@ -384,11 +389,10 @@ class CitedGenerator:
         ]
         sentences = [(strip_echo(sentence, prompted.instructions), cited) for sentence, cited in written]
         echoes = sum(1 for (before, _), (after, _) in zip(written, sentences, strict=True) if before != after)
-        local_checks = check_statements(
-            sentences,
-            {n: o.prompt_text for n, o in enumerate(prompted.offered, start=1)},
-            min_support=self.min_support,
-        )
+        seen = {n: o.prompt_text for n, o in enumerate(prompted.offered, start=1)}
+        local_checks = check_statements(sentences, seen, min_support=self.min_support)
+        if self.judge is not None:
+            local_checks = self.judge.review(local_checks, seen)
         renumbered = [
             CheckedStatement(
                 c.text,

@@ -174,6 +174,14 @@ class DraftSettings(BaseModel):
         "are still removed).",
     )
     context_statements: int = Field(8, ge=0, description="Earlier statements shown to the model per section.")
+    model_judge: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="After the rule-based check, ask the model once per accepted statement whether its cited "
+        "passages say it (yes/no, JSON); a no removes or marks it. auto: on for an OpenAI-compatible server "
+        "(the questions run in parallel there), off for the local model on CPU (one more generation per "
+        "statement). Edited statements are judged too.",
+    )
+    judge_prompt_file: str = Field("support_judge.de.md", description="Prompt of the support judgement.")
     duplicate_threshold: float = Field(
         0.8,
         ge=0.0,

@@ -25,6 +25,7 @@ from service.drafting.templates import DECISIONS_KIND, load_template
 from service.llm import LLM
 from service.prompting import load_prompt
 from service.retrieval import Retriever
+from service.support_judge import SupportJudge
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,13 @@ class StatementEdit:
     text: str | None = None
     sources: list[int] | None = None
     delete: bool = False
+
+
+def judging(settings: Settings) -> bool:
+    """Whether drafts ask the model's yes/no per accepted statement (`KB_DRAFT__MODEL_JUDGE`; auto: only
+    against an OpenAI-compatible server)."""
+    mode = settings.draft.model_judge
+    return mode == "on" or (mode == "auto" and settings.llm.backend == "openai")
 
 
 def _sha256_file(path: Any) -> str:
@@ -131,6 +139,7 @@ class Drafter:
 
         cfg = self.settings
         prompt_path = cfg.prompts_dir / cfg.draft.prompt_file
+        judge_path = cfg.prompts_dir / cfg.draft.judge_prompt_file
         template = load_template(cfg.prompts_dir, draft.template)
         # The sha256 of the weights is known for the models `kb models` assembles (verified on load).
         local = cfg.llm.backend == "llama_cpp" and llm.name.startswith("llama.cpp/")
@@ -156,6 +165,11 @@ class Drafter:
             "retrieval": cfg.retrieval.model_dump(mode="json"),
             "draft_settings": cfg.draft.model_dump(mode="json"),
             "min_support": cfg.answer.min_support,
+            "support_judge": (
+                {"prompt_file": cfg.draft.judge_prompt_file, "prompt_sha256": _sha256_file(judge_path)}
+                if judging(self.settings)
+                else None
+            ),
             "plan": [s.questions for s in draft.sections],
             "chunks": [],
             "text_sha256": None,
@@ -179,6 +193,7 @@ class Drafter:
             cfg.draft.max_tokens,
             cfg.answer.min_support,
             instruction_variables=("section", "guidance", "questions"),
+            judge=self._judge(llm),
         )
         book = draft.book()
         parallel = max(1, cfg.draft.parallel_sections)
@@ -236,6 +251,16 @@ class Drafter:
             draft.record["replay_matches"] = draft.record["replay_expected"] == draft.record["text_sha256"]
         self.repository.save(draft)
         yield DraftEvent("done", {"id": draft.id})
+
+    def _judge(self, llm: LLM) -> SupportJudge | None:
+        """The model's yes/no per accepted statement, when on (service/support_judge.py)."""
+        if not judging(self.settings):
+            return None
+        cfg = self.settings
+        parallel = cfg.llm.concurrency if cfg.llm.backend == "openai" else 1
+        return SupportJudge(
+            llm, load_prompt(cfg.prompts_dir / cfg.draft.judge_prompt_file), parallel=parallel
+        )
 
     def _earlier(self, draft: DraftState, section: SectionState) -> list[str]:
         return [s.text for other in draft.sections if other is not section for s in other.statements]
@@ -354,6 +379,7 @@ class Drafter:
         if draft.status not in ("draft", "in_review"):
             raise DraftStateConflict(f"Entwurf im Status {draft.status!r} kann nicht bearbeitet werden")
         book = draft.book()
+        judge = self._judge(self.llm()) if judging(self.settings) else None
         removed = set(remove_sources)
         for source in draft.sources:
             if source.number in removed:
@@ -391,12 +417,16 @@ class Drafter:
                     (si, ii) in touched or set(statement.cited) & gone or set(statement.sources) & gone
                 ):
                     cited = [n for n in (statement.sources or statement.cited) if n not in gone]
-                    [checked] = check_statements(
+                    backing = {n: passages[n] for n in cited if n in passages}
+                    checked_now = check_statements(
                         [(statement.text, cited)],
-                        {n: passages[n] for n in cited if n in passages},
+                        backing,
                         min_support=self.settings.answer.min_support,
                         reattribute=False,
                     )
+                    if judge is not None:
+                        checked_now = judge.review(checked_now, backing)
+                    [checked] = checked_now
                     statement.cited = cited
                     statement.sources = list(checked.sources)
                     statement.supported = checked.supported

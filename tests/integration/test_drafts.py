@@ -23,7 +23,9 @@ from service.citations import check_statement
 from service.cited_generation import SourceBook
 from service.config import Settings
 from service.drafting.decisions import decision_statements
+from service.drafting.writing import judging
 from service.llm import Generation, GenerationStats
+from service.support_judge import JUDGE_SCHEMA, NOT_BACKED
 from tests.conftest import CORPUS
 from tests.fakes import HashEmbedder, ScriptedLLM
 
@@ -383,6 +385,7 @@ def test_sections_written_in_parallel_give_the_same_draft_as_one_after_another(h
         settings.draft.parallel_sections = parallel
         settings.llm.backend = "openai"
         settings.llm.concurrency = parallel
+        settings.draft.model_judge = "off"  # the judge is tested on its own; this is about the order
         llm = _EchoFirstSource()
         with TestClient(create_app(settings, embedder=HashEmbedder(), llm=llm)) as c:  # type: ignore[arg-type]
             response = c.post(
@@ -408,3 +411,61 @@ def test_sections_written_in_parallel_give_the_same_draft_as_one_after_another(h
         (s["number"], s["point_id"]) for s in sequential["sources"]
     ]
     assert any(s["statements"] for s in parallel["sections"])
+
+
+def test_the_models_no_removes_a_statement_the_rules_accept_when_the_judge_is_on(home: Path) -> None:
+    settings = _settings(home)
+    settings.draft.model_judge = "on"
+    llm = ScriptedLLM(_reply((SUPPORTED, [1])), {"belegt": False})
+    with _client(home, llm, settings) as c:
+        draft = _draft(c)
+    sachstand = draft["sections"][0]
+    assert sachstand["statements"] == [] and sachstand["note"] == "Keine belastbare Quelle gefunden."
+    [removed] = sachstand["removed"]
+    assert removed["text"] == SUPPORTED and removed["reasons"] == [NOT_BACKED]
+    # The judge saw the statement and the passage that backs it, and answered in the yes/no schema.
+    assert llm.schemas[1] == JUDGE_SCHEMA
+    assert SUPPORTED in llm.calls[1][1]["content"] and "250.000 EUR" in llm.calls[1][1]["content"]
+    assert draft["record"]["support_judge"]["prompt_sha256"]
+
+
+def test_the_models_yes_keeps_the_statement_and_the_judge_is_off_for_the_local_model_by_default(
+    home: Path,
+) -> None:
+    settings = _settings(home)
+    settings.draft.model_judge = "on"
+    with _client(home, ScriptedLLM(_reply((SUPPORTED, [1])), {"belegt": True}), settings) as c:
+        assert [s["text"] for s in _draft(c)["sections"][0]["statements"]] == [SUPPORTED]
+    default = ScriptedLLM(_reply((SUPPORTED, [1])))
+    with _client(home, default) as c:
+        draft = _draft(c)
+    assert JUDGE_SCHEMA not in default.schemas and draft["record"]["support_judge"] is None
+    assert [s["text"] for s in draft["sections"][0]["statements"]] == [SUPPORTED]
+
+
+def test_an_edited_statement_is_judged_by_the_model_when_the_judge_is_on(home: Path) -> None:
+    settings = _settings(home)
+    settings.draft.model_judge = "on"
+    llm = ScriptedLLM(_reply((SUPPORTED, [1])), {"belegt": True}, {"belegt": False})
+    with _client(home, llm, settings) as c:
+        draft = _draft(c)
+        calls = len(llm.calls)
+        edited = c.patch(
+            f"/v1/drafts/{draft['id']}",
+            json={"statements": [{"section": 0, "index": 0, "text": "Das Pilotbudget beträgt 250.000 EUR."}]},
+        ).json()
+    assert len(llm.calls) == calls + 1 and llm.schemas[-1] == JUDGE_SCHEMA
+    statement = edited["sections"][0]["statements"][0]
+    assert not statement["supported"] and statement["marked"] and statement["reasons"] == [NOT_BACKED]
+
+
+def test_the_judge_is_on_by_default_only_against_an_openai_compatible_server() -> None:
+    settings = Settings()
+    assert not judging(settings)
+    settings.llm.backend = "openai"
+    assert judging(settings)
+    settings.draft.model_judge = "off"
+    assert not judging(settings)
+    settings.llm.backend = "llama_cpp"
+    settings.draft.model_judge = "on"
+    assert judging(settings)

@@ -58,3 +58,21 @@ def test_draft_over_corpus_with_the_real_model_cites_only_what_passages_say(
     path.write_bytes(docx.content)
     with zipfile.ZipFile(path) as archive:
         assert "word/footnotes.xml" in archive.namelist()
+
+
+def test_the_real_model_judges_a_faithful_statement_backed_and_a_reversed_one_not(qwen_llm) -> None:
+    """The optional support judgement (KB_DRAFT__MODEL_JUDGE) with the default 1.5B: it must tell a statement
+    its passage says from one that turns the passage round, or it is no help on top of the rules."""
+    from service.prompting import load_prompt
+    from service.support_judge import SupportJudge
+
+    judge = SupportJudge(qwen_llm, load_prompt(Settings().prompts_dir / "support_judge.de.md"))
+    passage = (
+        "TOP 3: Der Arbeitskreis beschließt einstimmig das Pilotprojekt „KI-Wissensassistent“ mit einem "
+        "Pilotbudget von 250.000 EUR. Der Pilot läuft vom 1. März 2026 bis zum 31. Dezember 2026."
+    )
+    assert judge.supports("Der Pilot läuft bis zum 31. Dezember 2026.", [passage]) is True
+    assert (
+        judge.supports("Der Arbeitskreis lehnt das Pilotprojekt „KI-Wissensassistent“ ab.", [passage])
+        is False
+    )
