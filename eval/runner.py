@@ -135,6 +135,9 @@ def index_key_material(
         "store": {"backend": "edge", "bm25_language": settings.store.bm25_language},
         "versions": package_versions(),
     }
+    if settings.store.bm25_compounds:  # only when on, so the keys of existing indexes stay as they were
+        material["store"]["bm25_compounds"] = True
+        material["versions"]["wordfreq"] = importlib.metadata.version("wordfreq")
     return material, stats
 
 
@@ -288,7 +291,11 @@ def run_config(
         "chunking": settings.ingest.chunking.model_dump(mode="json"),
         "retrieval": {**settings.retrieval.model_dump(mode="json"), "mode": mode.value},
         "answer": settings.answer.model_dump(mode="json"),
-        "store": {"backend": "edge", "bm25_language": settings.store.bm25_language},
+        "store": {
+            "backend": "edge",
+            "bm25_language": settings.store.bm25_language,
+            "bm25_compounds": settings.store.bm25_compounds,
+        },
         "corpus": _corpus_label(corpus),
         "corpus_sha256": material.get("corpus_sha256") or corpus_hash(corpus),
         "questions": str(questions_file.resolve()),

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from ingest.compounds import with_compound_parts
 from ingest.config import StoreSettings
 from ingest.domain import AccessScope, Chunk, ScoredChunk, Visibility
 from ingest.errors import ConfigurationError, StoreError, StoreLocked
@@ -515,13 +516,15 @@ class EdgeStore:
 
     name = "edge"
 
-    def __init__(self, path: str, dim: int, *, bm25_language: str = "german") -> None:
+    def __init__(
+        self, path: str, dim: int, *, bm25_language: str = "german", bm25_compounds: bool = False
+    ) -> None:
         import os
 
         import qdrant_edge as qe
 
         self._qe = qe
-        self._bm25 = qe.Bm25(qe.Bm25Config(language=bm25_language))
+        self._bm25 = Bm25Encoder(bm25_language, compounds=bm25_compounds)
         self.path = path
         config = qe.EdgeConfig(
             vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
@@ -703,12 +706,12 @@ class ServerStore:
         write_consistency: int = 1,
         read_consistency: str = "1",
         bm25_language: str = "german",
+        bm25_compounds: bool = False,
     ) -> None:
-        import qdrant_edge as qe
         from qdrant_client import QdrantClient, models
 
         self._models = models
-        self._bm25 = qe.Bm25(qe.Bm25Config(language=bm25_language))
+        self._bm25 = Bm25Encoder(bm25_language, compounds=bm25_compounds)
         self.collection = collection
         # Per query: a number of replicas that must answer, or all/majority/quorum (cluster only).
         self.read_consistency: int | Any = (
@@ -877,9 +880,34 @@ class ServerStore:
         self._client.close()
 
 
+class Bm25Encoder:
+    """Qdrant's BM25 (tokenizer, stemmer and stopwords of `language`) for documents and queries; with
+    `compounds` the parts of German compounds are added to the text first (ingest/compounds.py)."""
+
+    def __init__(self, language: str, *, compounds: bool = False) -> None:
+        import qdrant_edge as qe
+
+        self._bm25 = qe.Bm25(qe.Bm25Config(language=language))
+        self.compounds = compounds
+
+    def _text(self, text: str) -> str:
+        return with_compound_parts(text) if self.compounds else text
+
+    def embed_document(self, text: str) -> Any:
+        return self._bm25.embed_document(self._text(text))
+
+    def embed_query(self, text: str) -> Any:
+        return self._bm25.embed_query(self._text(text))
+
+
 def build_store(settings: StoreSettings, dim: int) -> Store:
     if settings.backend == "edge":
-        return EdgeStore(str(settings.path), dim, bm25_language=settings.bm25_language)
+        return EdgeStore(
+            str(settings.path),
+            dim,
+            bm25_language=settings.bm25_language,
+            bm25_compounds=settings.bm25_compounds,
+        )
     if settings.backend == "local":
         return ServerStore(
             dim,
@@ -887,6 +915,7 @@ def build_store(settings: StoreSettings, dim: int) -> Store:
             collection=settings.collection,
             read_consistency=settings.read_consistency,
             bm25_language=settings.bm25_language,
+            bm25_compounds=settings.bm25_compounds,
         )
     if settings.backend == "server":
         if not settings.url:
@@ -901,6 +930,7 @@ def build_store(settings: StoreSettings, dim: int) -> Store:
             write_consistency=settings.write_consistency,
             read_consistency=settings.read_consistency,
             bm25_language=settings.bm25_language,
+            bm25_compounds=settings.bm25_compounds,
         )
     raise ConfigurationError(f"unknown store backend: {settings.backend}")
 

@@ -386,3 +386,25 @@ def test_exact_dense_search_ranks_by_true_cosine(store: Store) -> None:
     assert [h.score for h in hits] == pytest.approx([true[h.point_id] for h in hits], abs=1e-5)
     # Ranked by the true cosine (ties may come in either order).
     assert [true[h.point_id] for h in hits] == pytest.approx(sorted(true.values(), reverse=True), abs=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["edge", "local"])
+def test_bm25_with_compounds_finds_the_compound_by_its_parts_and_without_it_does_not(
+    tmp_path: Path, backend: str
+) -> None:
+    meta = _meta("protokoll.md", "ak-ki", Visibility.INTERNAL)
+    texts = ["Die Stadt bezuschusst Vereinsveranstaltungen in städtischen Räumen.", "Der Haushalt ist knapp."]
+    found: dict[bool, list[str]] = {}
+    for compounds in (False, True):
+        s: Store = (
+            EdgeStore(str(tmp_path / f"edge-{compounds}"), EMB.dim, bm25_compounds=compounds)
+            if backend == "edge"
+            else ServerStore(EMB.dim, bm25_compounds=compounds)
+        )
+        _write(s, _chunks(meta, texts))
+        s.optimize()
+        [hits] = s.search([_query("Veranstaltungen der Vereine", SearchMode.BM25)], ALL)
+        found[compounds] = [h.text for h in hits]
+        s.close()
+    assert found[False] == []
+    assert found[True][:1] == [texts[0]]
