@@ -58,6 +58,11 @@ class Source:
         """The text the model saw: citations are verified against it (it cannot have cited what it did not see)."""
         return self.focus.text if self.focus is not None and self.focus.focused else self.text
 
+    @property
+    def seen_text(self) -> str:
+        """The source as the prompt shows it, label line included: what its citations are verified against."""
+        return f"{self.label}\n{self.prompt_text}"
+
 
 @dataclass(frozen=True)
 class AnswerPrompt:
@@ -205,7 +210,7 @@ class Answerer:
                 question, DECLINE_TEXT, True, "model_output_invalid", sources, model_output=raw
             )
         text, cited = parsed
-        check = citations.verify(text, cited, [s.prompt_text for s in sources], self.settings.min_support)
+        check = citations.verify(text, cited, [s.seen_text for s in sources], self.settings.min_support)
         base = AnswerResult(
             question,
             DECLINE_TEXT,

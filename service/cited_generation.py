@@ -239,6 +239,11 @@ class BookEntry:
         )
 
     @property
+    def seen_text(self) -> str:
+        """The passage with the label line the model saw above it (what statements are verified against)."""
+        return f"{self.label}\n{self.text}"
+
+    @property
     def footnote(self) -> str:
         """ "Titel, S. N – Abschnitt (Revision abcdef12)": the form of a footnote in an exported draft."""
         text = f"{self.label} (Revision {self.revision[:8]})"
@@ -389,7 +394,7 @@ class CitedGenerator:
         ]
         sentences = [(strip_echo(sentence, prompted.instructions), cited) for sentence, cited in written]
         echoes = sum(1 for (before, _), (after, _) in zip(written, sentences, strict=True) if before != after)
-        seen = {n: o.prompt_text for n, o in enumerate(prompted.offered, start=1)}
+        seen = {n: o.seen_text for n, o in enumerate(prompted.offered, start=1)}
         local_checks = check_statements(sentences, seen, min_support=self.min_support)
         if self.judge is not None:
             local_checks = self.judge.review(local_checks, seen)

@@ -148,6 +148,12 @@ class Offered:
     def prompt_text(self) -> str:
         return self.passage.text
 
+    @property
+    def seen_text(self) -> str:
+        """The source as the prompt shows it, its label line ("Titel, S. 3 – § 4 …") included: what a statement
+        citing it is verified against (a law's § often stands only in the section heading)."""
+        return f"{source_label(Provenance.from_payload(self.hit.payload))}\n{self.passage.text}"
+
     @classmethod
     def whole(cls, hit: ScoredChunk) -> Offered:
         return cls(hit, FocusedPassage.whole(hit.text))

@@ -385,7 +385,7 @@ class Drafter:
             if source.number in removed:
                 source.removed = True
         gone = {s.number for s in draft.sources if s.removed}
-        passages = {n: e.text for n, e in book.entries.items() if n not in gone}
+        passages = {n: e.seen_text for n, e in book.entries.items() if n not in gone}
         touched: set[tuple[int, int]] = set()
         for edit in edits:
             if not 0 <= edit.section < len(draft.sections):

@@ -271,3 +271,38 @@ def test_strip_echo_cuts_a_copied_section_title() -> None:
     assert strip_echo(
         "Sachstand: Die Pilotphase beginnt am 1. März 2026.", "Sachstand\nNenne den Stand."
     ) == ("Die Pilotphase beginnt am 1. März 2026.")
+
+
+def test_a_paragraph_named_only_in_the_sources_heading_backs_the_statement_citing_it() -> None:
+    """A law's chunk carries its § in the section heading, which the model sees in the source's label line
+    ("ERechV – § 4 Inhalt der elektronischen Rechnung"), not in the passage text. A statement naming it is
+    verified against what the model saw, label included; a § in neither is still rejected."""
+    text = "Die elektronische Rechnung hat neben den umsatzsteuerlichen Angaben die Leitweg-ID zu enthalten."
+    payload = {
+        "doc_id": "erechv.md",
+        "revision": "b" * 64,
+        "title": "ERechV",
+        "section_path": ["Abschnitt 2", "§ 4 Inhalt der elektronischen Rechnung"],
+        "text": text,
+    }
+    hit = ScoredChunk(point_id="p1", score=1.0, payload=payload)
+    raw = json.dumps(
+        {
+            "aussagen": [
+                {
+                    "text": "Nach § 4 ERechV muss die elektronische Rechnung die Leitweg-ID enthalten.",
+                    "quellen": [1],
+                },
+                {
+                    "text": "Nach § 9 ERechV muss die elektronische Rechnung die Leitweg-ID enthalten.",
+                    "quellen": [1],
+                },
+            ]
+        }
+    )
+    generator = CitedGenerator(llm=None, template=None, budget_tokens=0, max_tokens=0, min_support=0.5)  # type: ignore[arg-type]
+    named, other = generator.check(
+        Prompted([Offered.whole(hit)], []), Reply(raw, None), SourceBook()
+    ).statements
+    assert named.supported and named.sources == (1,)
+    assert not other.supported and any("§ 9" in r for r in other.reasons)
