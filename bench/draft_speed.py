@@ -139,6 +139,10 @@ def llama_cpp_server(model_path: Path, n_ctx: int) -> Iterator[str]:
             threads,
             "--model_alias",
             "default",
+            # Its default (true) ends a running streamed reply with "[DONE]" when the next request arrives: the
+            # sections sent at once would cut each other off. False makes it queue them, one at a time.
+            "--interrupt_requests",
+            "False",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -316,6 +316,10 @@ class OpenAICompatibleLLM:
                             if not usage:
                                 stats.completion_tokens += 1
                             yield delta
+                if stats.finish_reason is None:
+                    # A stream that ends without saying why was cut short, e.g. by llama_cpp.server with
+                    # interrupt_requests on when the next request arrived: a clear error, not a cut text.
+                    raise ServerFailure("the reply ended without a finish reason")
         except httpx.TransportError as exc:
             # Refused, reset, timed out, cut mid-stream: worth another attempt while nothing was delivered.
             raise ServerFailure(f"{type(exc).__name__}: {exc}") from exc

@@ -69,6 +69,8 @@ class CannedLLMServer(BaseHTTPRequestHandler):
             lines = [*lines[:2], b"data: [1, 2]\n\n", *lines[2:]]
         elif scenario == "cut":
             lines = lines[:2]
+        elif scenario == "interrupted":  # "[DONE]" after two deltas, no finish reason: llama_cpp.server's
+            lines = lines[:2]  # answer to a request that another one interrupted (interrupt_requests)
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         if scenario == "cut":  # announce more than is sent, then close: a connection lost mid-stream
@@ -203,6 +205,16 @@ def test_a_connection_cut_after_the_first_token_is_unavailable_and_not_retried(
             received.append(delta)
     assert caught.value.code == "llm_unavailable" and "abgebrochen" in str(caught.value)
     assert len(received) == 2 and _served(server, "cut") == before + 1
+
+
+def test_a_reply_ended_without_a_finish_reason_is_unavailable_not_a_silently_cut_text(
+    server: ThreadingHTTPServer,
+) -> None:
+    received: list[str] = []
+    with pytest.raises(LLMUnavailable):
+        for delta in _llm(server, "interrupted", retries=0).generate(MESSAGES, schema=None, max_tokens=10):
+            received.append(delta)
+    assert len(received) == 2
 
 
 def test_a_malformed_line_in_the_middle_of_an_sse_answer_ends_it_with_an_error_event(
