@@ -135,8 +135,9 @@ def index_key_material(
         "store": {"backend": "edge", "bm25_language": settings.store.bm25_language},
         "versions": package_versions(),
     }
-    if settings.store.bm25_compounds:  # only when on, so the keys of existing indexes stay as they were
-        material["store"]["bm25_compounds"] = True
+    # Only when documents are expanded (the index differs), so the keys of existing indexes stay as they were.
+    if settings.store.bm25_compounds in ("documents", "both"):
+        material["store"]["bm25_compounds"] = settings.store.bm25_compounds
         material["versions"]["wordfreq"] = importlib.metadata.version("wordfreq")
     return material, stats
 

@@ -67,11 +67,12 @@ class StoreSettings(BaseModel):
         "quorum.",
     )
     bm25_language: str = Field("german", description="Language of the BM25 tokenizer, stemmer and stopwords.")
-    bm25_compounds: bool = Field(
-        False,
-        description="Add the parts of German compounds to the text BM25 indexes and searches "
-        '("Vereinsveranstaltungen" also as "verein veranstaltungen", ingest/compounds.py). Changes the '
-        "index: re-ingest (or rebuild the evaluation index, whose cache key includes it) after turning it on.",
+    bm25_compounds: Literal["off", "documents", "queries", "both"] = Field(
+        "off",
+        description="Add the parts of German compounds to the text BM25 indexes (documents), searches (queries) "
+        'or both ("Vereinsveranstaltungen" also as "verein veranstaltungen", ingest/compounds.py). '
+        "documents/both change the index: re-ingest (the evaluation index's cache key includes it) after "
+        "changing it.",
     )
     originals_path: Path | None = Field(
         None,

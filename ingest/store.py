@@ -517,7 +517,7 @@ class EdgeStore:
     name = "edge"
 
     def __init__(
-        self, path: str, dim: int, *, bm25_language: str = "german", bm25_compounds: bool = False
+        self, path: str, dim: int, *, bm25_language: str = "german", bm25_compounds: str = "off"
     ) -> None:
         import os
 
@@ -706,7 +706,7 @@ class ServerStore:
         write_consistency: int = 1,
         read_consistency: str = "1",
         bm25_language: str = "german",
-        bm25_compounds: bool = False,
+        bm25_compounds: str = "off",
     ) -> None:
         from qdrant_client import QdrantClient, models
 
@@ -881,23 +881,22 @@ class ServerStore:
 
 
 class Bm25Encoder:
-    """Qdrant's BM25 (tokenizer, stemmer and stopwords of `language`) for documents and queries; with
-    `compounds` the parts of German compounds are added to the text first (ingest/compounds.py)."""
+    """Qdrant's BM25 (tokenizer, stemmer and stopwords of `language`) for documents and queries; `compounds`
+    ("documents", "queries", "both" or "off") adds the parts of German compounds to that side's text first
+    (ingest/compounds.py)."""
 
-    def __init__(self, language: str, *, compounds: bool = False) -> None:
+    def __init__(self, language: str, *, compounds: str = "off") -> None:
         import qdrant_edge as qe
 
         self._bm25 = qe.Bm25(qe.Bm25Config(language=language))
-        self.compounds = compounds
-
-    def _text(self, text: str) -> str:
-        return with_compound_parts(text) if self.compounds else text
+        self._documents = compounds in ("documents", "both")
+        self._queries = compounds in ("queries", "both")
 
     def embed_document(self, text: str) -> Any:
-        return self._bm25.embed_document(self._text(text))
+        return self._bm25.embed_document(with_compound_parts(text) if self._documents else text)
 
     def embed_query(self, text: str) -> Any:
-        return self._bm25.embed_query(self._text(text))
+        return self._bm25.embed_query(with_compound_parts(text) if self._queries else text)
 
 
 def build_store(settings: StoreSettings, dim: int) -> Store:
