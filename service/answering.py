@@ -28,6 +28,7 @@ from service.prompting import (
     format_offered,
     offer_passages,
     render,
+    source_heading,
     source_label,
 )
 from service.retrieval import Retriever
@@ -60,8 +61,10 @@ class Source:
 
     @property
     def seen_text(self) -> str:
-        """The source as the prompt shows it, label line included: what its citations are verified against."""
-        return f"{self.label}\n{self.prompt_text}"
+        """The source as the prompt shows it, with its label's title and section heading (not the page): what its
+        citations are verified against."""
+        heading = source_heading(self.provenance.title, self.provenance.section_path)
+        return f"{heading}\n{self.prompt_text}"
 
 
 @dataclass(frozen=True)

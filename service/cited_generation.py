@@ -20,7 +20,15 @@ from ingest.store import Provenance
 from service import citations
 from service.focusing import FOCUS_OFF, Focus
 from service.llm import LLM, GenerationStats
-from service.prompting import Offered, PromptTemplate, format_offered, offer_passages, render, source_label
+from service.prompting import (
+    Offered,
+    PromptTemplate,
+    format_offered,
+    offer_passages,
+    render,
+    source_heading,
+    source_label,
+)
 
 if TYPE_CHECKING:
     from service.support_judge import SupportJudge
@@ -240,8 +248,9 @@ class BookEntry:
 
     @property
     def seen_text(self) -> str:
-        """The passage with the label line the model saw above it (what statements are verified against)."""
-        return f"{self.label}\n{self.text}"
+        """The passage with the title and section heading the model saw above it (not the page): what statements
+        are verified against."""
+        return f"{source_heading(self.title, self.section_path)}\n{self.text}"
 
     @property
     def footnote(self) -> str:

@@ -70,6 +70,12 @@ def source_label(p: Provenance) -> str:
     return label
 
 
+def source_heading(title: str, section_path: Sequence[str]) -> str:
+    """Title and section heading of a source's label, without the page: what of the label line a statement may
+    draw on (a law's "§ 4 …" heading) — a page number is no evidence for a figure."""
+    return f"{title} – {section_path[-1]}" if section_path else title
+
+
 def format_sources(hits: Sequence[ScoredChunk], texts: Sequence[str] | None = None) -> str:
     """The numbered passages of a prompt; `texts` (one per hit) replaces the passages' own text, e.g. with
     their focused form (service/focusing.py)."""
@@ -150,9 +156,11 @@ class Offered:
 
     @property
     def seen_text(self) -> str:
-        """The source as the prompt shows it, its label line ("Titel, S. 3 – § 4 …") included: what a statement
-        citing it is verified against (a law's § often stands only in the section heading)."""
-        return f"{source_label(Provenance.from_payload(self.hit.payload))}\n{self.passage.text}"
+        """The source as the prompt shows it, with the title and section heading of its label line ("ERechV –
+        § 4 …", not the page): what a statement citing it is verified against (a law's § often stands only in
+        the section heading)."""
+        p = Provenance.from_payload(self.hit.payload)
+        return f"{source_heading(p.title, p.section_path)}\n{self.passage.text}"
 
     @classmethod
     def whole(cls, hit: ScoredChunk) -> Offered:

@@ -73,25 +73,40 @@ def test_model_sees_focused_passages_while_sources_carry_whole_passages_and_page
 
 def test_a_citation_is_checked_against_what_the_model_saw(tmp_path: Path) -> None:
     """A statement backed only by a sentence focusing left out of the prompt is not accepted: the model cannot
-    have read it there."""
+    have read it there. With whole passages the same statement, citing the same passage, is accepted."""
     llm = ScriptedLLM(ANSWER)
     events = _ask(tmp_path / "probe", llm, focus_sentences=3, decisive_sources=2)
     prompt = _user_message(llm)
     sources = [s for k, s_list in events if k == "sources" for s in s_list]
+    # A sentence of a passage's body with a figure (heading lines are part of the label line the model sees).
     left_out = [
-        sentence
-        for sentence in re.split(r"(?<=[.!?])\s+", sources[0]["text"])
-        if re.search(r"\d", sentence) and len(sentence) > 30 and sentence.strip() not in prompt
+        (number, sentence.strip())
+        for number, source in enumerate(sources, start=1)
+        for sentence in re.split(r"(?<=[.!?])\s+|\n\n", source["text"])
+        if re.search(r"\d", sentence)
+        and len(sentence) > 30
+        and sentence.strip() not in prompt
+        and "\n" not in sentence.strip()
     ]
-    assert left_out, "the first passage has no left-out sentence with a figure"
+    assert left_out, "no passage has a left-out sentence with a figure"
+    number, sentence = left_out[0]
 
-    probe = ScriptedLLM({"antwort": left_out[0].strip(), "quellen": [1]})
+    probe = ScriptedLLM({"antwort": sentence, "quellen": [number]})
     done = next(
         d for k, d in _ask(tmp_path / "check", probe, focus_sentences=3, decisive_sources=2) if k == "done"
     )
     assert done["declined"] and done["reason"] == "citations_unsupported"
 
-    whole = ScriptedLLM({"antwort": left_out[0].strip(), "quellen": [1]})
+    whole_sources = [
+        s
+        for k, s_list in _ask(tmp_path / "order", ScriptedLLM(ANSWER), focus_sentences=0, decisive_sources=0)
+        if k == "sources"
+        for s in s_list
+    ]
+    [whole_number] = [
+        n for n, s in enumerate(whole_sources, start=1) if s["text"] == sources[number - 1]["text"]
+    ]
+    whole = ScriptedLLM({"antwort": sentence, "quellen": [whole_number]})
     done_whole = next(
         d for k, d in _ask(tmp_path / "whole", whole, focus_sentences=0, decisive_sources=0) if k == "done"
     )
