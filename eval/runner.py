@@ -120,6 +120,12 @@ def index_key_material(
     settings: Settings, embedder_name: str, corpus: Corpus, cache_dir: Path
 ) -> tuple[dict[str, Any], ChunkCacheStats]:
     chunks, stats = chunks_hash(corpus, settings, cache_dir)
+    store: dict[str, str] = {"backend": "edge", "bm25_language": settings.store.bm25_language}
+    versions = package_versions()
+    # Only when documents are expanded (the index differs), so the keys of existing indexes stay as they were.
+    if settings.store.bm25_compounds in ("documents", "both"):
+        store["bm25_compounds"] = settings.store.bm25_compounds
+        versions["wordfreq"] = importlib.metadata.version("wordfreq")
     material = {
         "format": INDEX_FORMAT,
         "corpus_sha256": corpus_hash(corpus),
@@ -132,13 +138,9 @@ def index_key_material(
                 mode="json", include={"backend", "model_path", "query_prefix", "passage_prefix"}
             ),
         },
-        "store": {"backend": "edge", "bm25_language": settings.store.bm25_language},
-        "versions": package_versions(),
+        "store": store,
+        "versions": versions,
     }
-    # Only when documents are expanded (the index differs), so the keys of existing indexes stay as they were.
-    if settings.store.bm25_compounds in ("documents", "both"):
-        material["store"]["bm25_compounds"] = settings.store.bm25_compounds
-        material["versions"]["wordfreq"] = importlib.metadata.version("wordfreq")
     return material, stats
 
 

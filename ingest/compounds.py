@@ -15,6 +15,7 @@ the one whose rarer side is most common wins. A head that is itself a compound o
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 MIN_WORD = 9
@@ -30,7 +31,7 @@ WORD = re.compile(rf"[A-Za-zÄÖÜäöüß]{{{MIN_WORD},}}")
 
 
 @lru_cache(maxsize=1)
-def _zipf():  # type: ignore[no-untyped-def]
+def _zipf() -> Callable[[str, str], float]:
     from wordfreq import zipf_frequency
 
     return zipf_frequency
