@@ -1,8 +1,9 @@
 """German compound splitting for the BM25 side of hybrid search.
 
 "Vereinsveranstaltungen" and "Veranstaltungen für Vereine" share no BM25 term: the stemmer sees one long
-token. With `KB_STORE__BM25_COMPOUNDS=true` the parts of each long word are appended to the text that BM25
-indexes (documents) and searches (queries) — "vereins veranstaltungen" — so either wording finds the other. The
+token. With `KB_STORE__BM25_COMPOUNDS=both` the parts of each long word are appended to the text that BM25
+indexes (documents) and searches (queries) — "verein veranstaltungen" — so either wording finds the other
+(`documents` or `queries` expands one side only). The
 dense side and the stored text are unchanged; citations still point at the exact passage.
 
 The split is a frequency rule over the German word list of `wordfreq` (deterministic, no corpus statistics): a

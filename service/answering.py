@@ -24,11 +24,11 @@ from service.prompting import (
     SOURCES_KEY,
     PromptTemplate,
     answer_schema,
+    as_seen,
     decisive_count,
     format_offered,
     offer_passages,
     render,
-    source_heading,
     source_label,
 )
 from service.retrieval import Retriever
@@ -61,10 +61,7 @@ class Source:
 
     @property
     def seen_text(self) -> str:
-        """The source as the prompt shows it, with its label's title and section heading (not the page): what its
-        citations are verified against."""
-        heading = source_heading(self.provenance.title, self.provenance.section_path)
-        return f"{heading}\n{self.prompt_text}"
+        return as_seen(self.provenance.title, self.provenance.section_path, self.prompt_text)
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,10 @@ from service.llm import LLM, GenerationStats
 from service.prompting import (
     Offered,
     PromptTemplate,
+    as_seen,
     format_offered,
     offer_passages,
     render,
-    source_heading,
     source_label,
 )
 
@@ -248,9 +248,7 @@ class BookEntry:
 
     @property
     def seen_text(self) -> str:
-        """The passage with the title and section heading the model saw above it (not the page): what statements
-        are verified against."""
-        return f"{source_heading(self.title, self.section_path)}\n{self.text}"
+        return as_seen(self.title, self.section_path, self.text)
 
     @property
     def footnote(self) -> str:

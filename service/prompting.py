@@ -70,10 +70,12 @@ def source_label(p: Provenance) -> str:
     return label
 
 
-def source_heading(title: str, section_path: Sequence[str]) -> str:
-    """Title and section heading of a source's label, without the page: what of the label line a statement may
-    draw on (a law's "§ 4 …" heading) — a page number is no evidence for a figure."""
-    return f"{title} – {section_path[-1]}" if section_path else title
+def as_seen(title: str, section_path: Sequence[str], text: str) -> str:
+    """A source as a statement citing it is verified against: the title and section heading of its label line
+    (a law's "§ 4 …" often stands only in the heading) above the text the model saw — not the page, which is no
+    evidence for a figure."""
+    heading = f"{title} – {section_path[-1]}" if section_path else title
+    return f"{heading}\n{text}"
 
 
 def format_sources(hits: Sequence[ScoredChunk], texts: Sequence[str] | None = None) -> str:
@@ -156,11 +158,8 @@ class Offered:
 
     @property
     def seen_text(self) -> str:
-        """The source as the prompt shows it, with the title and section heading of its label line ("ERechV –
-        § 4 …", not the page): what a statement citing it is verified against (a law's § often stands only in
-        the section heading)."""
         p = Provenance.from_payload(self.hit.payload)
-        return f"{source_heading(p.title, p.section_path)}\n{self.passage.text}"
+        return as_seen(p.title, p.section_path, self.passage.text)
 
     @classmethod
     def whole(cls, hit: ScoredChunk) -> Offered:
