@@ -101,6 +101,15 @@ def _run(
         _fail(exc)
 
 
+@dataclass(frozen=True)
+class ModelEdge:
+    """Models a test hands to `kb eval answers` or `kb eval drafts` (`CliRunner.invoke(eval_app, …,
+    obj=ModelEdge(…))`) instead of the configured ones; `kb` itself never passes one."""
+
+    llm: LLM | None = None
+    embedder: Embedder | None = None
+
+
 @eval_app.command()
 def retrieval(
     corpus: CorpusOption,
@@ -133,6 +142,7 @@ def retrieval(
 
 @eval_app.command()
 def answers(
+    ctx: typer.Context,
     corpus: CorpusOption,
     questions: QuestionsOption,
     out: OutOption,
@@ -145,7 +155,10 @@ def answers(
 
     Writes metrics.json, per_question.jsonl and report.md to --out.
     """
-    output = _run(run_answers, corpus, questions, cache_dir, limit=limit)
+    edge = ctx.obj if isinstance(ctx.obj, ModelEdge) else ModelEdge()
+    output = _run(
+        run_answers, corpus, questions, cache_dir, limit=limit, embedder=edge.embedder, llm=edge.llm
+    )
     title = questions.resolve().parent.name
     write_run(
         out, output.metrics, output.rows, answers_report(title, output.metrics, output.rows, output.notes)
@@ -161,6 +174,8 @@ def answers(
             "citation_precision",
             "citation_recall",
             "abstention_rate",
+            "wrong_citation_rate",
+            "wrong_document_rate",
             "latency_p50_s",
             "latency_p95_s",
             "latency_first_token_p50_s",
@@ -168,15 +183,6 @@ def answers(
         ),
         out,
     )
-
-
-@dataclass(frozen=True)
-class ModelEdge:
-    """Models a test hands to `kb eval drafts` (`CliRunner.invoke(eval_app, …, obj=ModelEdge(…))`) instead of
-    the configured ones; `kb` itself never passes one."""
-
-    llm: LLM | None = None
-    embedder: Embedder | None = None
 
 
 @eval_app.command()

@@ -7,7 +7,8 @@ Directions:
 - latency (`latency_*`) is lower-is-better: an increase by more than threshold × old value is a regression;
 - draft times (`plan_s_p50`, `total_s_max`, …) are lower-is-better, relative like latency; numbers in
   statements that no cited passage contains and repeated statements (`unsourced_figures`,
-  `repeated_statement_rate`) are lower-is-better, absolute;
+  `repeated_statement_rate`) and answers citing beside the gold (`wrong_citation_rate`,
+  `wrong_document_rate`) are lower-is-better, absolute;
 - counts and rates that describe rather than judge a run (`questions`, `answered`, `abstention_rate`, the
   numbers of topics, facts, statements and citations, the share of statements removed) are shown but never
   fail a comparison.
@@ -36,7 +37,9 @@ INFORMATIONAL = frozenset(
     }
 )
 RELATIVE_HIGHER = frozenset({"tokens_per_s"})
-LOWER = frozenset({"unsourced_figures", "repeated_statement_rate"})
+LOWER = frozenset(
+    {"unsourced_figures", "repeated_statement_rate", "wrong_citation_rate", "wrong_document_rate"}
+)
 _DRAFT_TIMES = ("_s_p50", "_s_max")
 _TOLERANCE = 1e-9
 

@@ -150,6 +150,8 @@ ANSWER_METRICS = (
     ("citation_recall", "share of questions with at least one citation of the gold passage"),
     ("source_recall", "share of questions whose offered sources contain the gold passage"),
     ("abstention_rate", "share of questions declined"),
+    ("wrong_citation_rate", "share of questions answered without citing the gold passage"),
+    ("wrong_document_rate", "share of questions answered citing no gold document"),
     ("latency_p50_s", "median seconds per answer"),
     ("latency_p95_s", "95th percentile seconds per answer"),
     ("latency_first_token_p50_s", "median seconds to the first token (prefill)"),

@@ -604,6 +604,7 @@ def _source_row(
         "char_start": retrieved.char_start,
         "char_end": retrieved.char_end,
         "hit": any(m.hits(retrieved, gold, answers) for gold in relevant),
+        "doc_hit": any(gold.doc_id == retrieved.doc_id for gold in relevant),
     }
 
 
@@ -631,6 +632,13 @@ def answer_metrics(
         if n
         else None,
         "abstention_rate": _round(sum(1 for row in rows if row["declined"]) / n) if n else None,
+        # What a declined answer is weighed against: answers that cite, but not the gold passage (or not even
+        # its document). On council questions, where the model often cannot answer from the top passages,
+        # a declined answer beats one of these.
+        "wrong_citation_rate": _round(sum(1 for row in rows if _cites_beside(row, "hit")) / n) if n else None,
+        "wrong_document_rate": _round(sum(1 for row in rows if _cites_beside(row, "doc_hit")) / n)
+        if n
+        else None,
         "latency_p50_s": _round(m.percentile(latencies, 50)),
         "latency_p95_s": _round(m.percentile(latencies, 95)),
         "latency_first_token_p50_s": _round(m.percentile(first_tokens, 50)) if first_tokens else None,
@@ -640,6 +648,15 @@ def answer_metrics(
         "mode": mode.value,
         "config": config,
     }
+
+
+def _cites_beside(row: dict[str, Any], hit: str) -> bool:
+    """An answer (not declined) whose shown citations all miss the gold: no cited source has `hit` ("hit":
+    the gold passage, "doc_hit": a gold document). An answer without citations counts too."""
+    if row["declined"]:
+        return False
+    cited = set(row["cited"])
+    return not any(source.get(hit) for source in row["sources"] if source["number"] in cited)
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
