@@ -104,10 +104,12 @@ def strip_markers(text: str) -> str:
     return re.sub(r"\s*" + _MARKER.pattern, "", text).strip()
 
 
-# A period after these ends no sentence: a day or an ordinal ("31. Dezember", "2. Lesung") or an abbreviation.
+# A period after these ends no sentence: a day or an ordinal ("31. Dezember", "2. Lesung") or an abbreviation,
+# among them one lower-case letter ("e. V.", "o. g.", "i. d. R."; found splitting "Stadtjugendausschuss e. V.").
 _NO_SENTENCE_END = re.compile(
     r"(?:\b\d{1,2}|\b(?:Nr|Abs|Art|Dr|Prof|ca|bzw|vgl|gem|Ziff|lit|Bd|Jan|Feb|Apr|Aug|Sept|Okt|Nov|Dez|"
-    r"S|z\.\s?B|u\.\s?a|d\.\s?h|i\.\s?V\.\s?m|St|Mio|Mrd|Tsd))\.$"
+    r"S|z\.\s?B|u\.\s?a|d\.\s?h|i\.\s?V\.\s?m|St|Mio|Mrd|Tsd|ggf|inkl|evtl|bzgl|zzgl|sog|Str|"
+    r"e\.\s?V|[a-zäöüß]))\.$"
 )
 
 

@@ -182,3 +182,18 @@ def test_dates_ordinals_and_abbreviations_do_not_end_a_statement() -> None:
         "Zuständig ist gem. Art. 39 GG der Bundestag.",
         "Es gilt ab 2026.",
     ]
+
+
+def test_an_association_e_v_and_other_abbreviations_do_not_end_a_statement() -> None:
+    from service.citations import split_statements
+
+    # from a karlsruhe-qa answer, where "e." and "V." each became a cited statement of their own
+    text = (
+        "Der Stadtjugendausschuss e. V. Karlsruhe bietet Sonderkonditionen. Räume stehen ggf. auch "
+        "Vereinen i. d. R. kostenfrei zur Verfügung. Die o. g. Regel gilt ab 2026."
+    )
+    assert split_statements(text) == [
+        "Der Stadtjugendausschuss e. V. Karlsruhe bietet Sonderkonditionen.",
+        "Räume stehen ggf. auch Vereinen i. d. R. kostenfrei zur Verfügung.",
+        "Die o. g. Regel gilt ab 2026.",
+    ]
