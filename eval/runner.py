@@ -620,6 +620,11 @@ def answer_metrics(
     gen_seconds = sum(row["generation_s"] for row in generated)
     latencies = [row["latency_s"] for row in rows]
     first_tokens = [row["first_token_s"] for row in generated if row.get("first_token_s") is not None]
+
+    def share(holds: Callable[[dict[str, Any]], bool]) -> float | None:
+        """The share of questions for which `holds`."""
+        return _round(sum(1 for row in rows if holds(row)) / n) if n else None
+
     return {
         "questions": n,
         "answered": sum(1 for row in rows if not row["declined"]),
@@ -627,18 +632,14 @@ def answer_metrics(
         "token_f1": _round(m.mean(row["token_f1"] for row in scored)),
         "citation_validity": _round(1 - invalid / markers) if markers else None,
         "citation_precision": _round(sum(len(row["cited_hits"]) for row in rows) / shown) if shown else None,
-        "citation_recall": _round(sum(1 for row in rows if row["cited_hits"]) / n) if n else None,
-        "source_recall": _round(sum(1 for row in rows if any(s["hit"] for s in row["sources"])) / n)
-        if n
-        else None,
-        "abstention_rate": _round(sum(1 for row in rows if row["declined"]) / n) if n else None,
+        "citation_recall": share(lambda row: bool(row["cited_hits"])),
+        "source_recall": share(lambda row: any(s["hit"] for s in row["sources"])),
+        "abstention_rate": share(lambda row: row["declined"]),
         # What a declined answer is weighed against: answers that cite, but not the gold passage (or not even
         # its document). On council questions, where the model often cannot answer from the top passages,
         # a declined answer beats one of these.
-        "wrong_citation_rate": _round(sum(1 for row in rows if _cites_beside(row, "hit")) / n) if n else None,
-        "wrong_document_rate": _round(sum(1 for row in rows if _cites_beside(row, "doc_hit")) / n)
-        if n
-        else None,
+        "wrong_citation_rate": share(lambda row: _cites_beside(row, "hit")),
+        "wrong_document_rate": share(lambda row: _cites_beside(row, "doc_hit")),
         "latency_p50_s": _round(m.percentile(latencies, 50)),
         "latency_p95_s": _round(m.percentile(latencies, 95)),
         "latency_first_token_p50_s": _round(m.percentile(first_tokens, 50)) if first_tokens else None,

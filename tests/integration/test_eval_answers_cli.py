@@ -42,18 +42,12 @@ class SourceReadingLLM(ScriptedLLM):
         reply: dict[str, Any] = {"antwort": "Keine Quelle gefunden.", "quellen": []}
         for key, (statement, phrase) in self.script.items():
             if key in user.rsplit("Frage:", 1)[-1]:
-                starts = list(_SOURCE_START.finditer(user))
-                blocks = {
-                    int(m.group(1)): user[
-                        m.end() : starts[i + 1].start() if i + 1 < len(starts) else len(user)
-                    ]
-                    for i, m in enumerate(starts)
-                }
+                parts = _SOURCE_START.split(user)  # [before, "1", text of [1], "2", text of [2], …]
+                blocks = dict(zip(map(int, parts[1::2]), parts[2::2], strict=True))
                 cited = [n for n, block in blocks.items() if phrase in block][:1]
                 markers = "".join(f"[{n}]" for n in cited)
                 reply = {"antwort": f"{statement} {markers}", "quellen": cited}
-        self.outputs = [json.dumps(reply, ensure_ascii=False)]
-        self.calls.clear()
+        self.outputs = [json.dumps(reply, ensure_ascii=False)]  # the one output ScriptedLLM replies with
         return super().generate(messages, schema=schema, max_tokens=max_tokens)
 
 
