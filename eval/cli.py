@@ -170,6 +170,8 @@ def answers(
             "answered",
             "exact_match",
             "token_f1",
+            "token_f1_answer",
+            "short_answer_rate",
             "citation_validity",
             "citation_precision",
             "citation_recall",

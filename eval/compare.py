@@ -9,9 +9,9 @@ Directions:
   statements that no cited passage contains and repeated statements (`unsourced_figures`,
   `repeated_statement_rate`) and answers citing beside the gold (`wrong_citation_rate`,
   `wrong_document_rate`) are lower-is-better, absolute;
-- counts and rates that describe rather than judge a run (`questions`, `answered`, `abstention_rate`, the
-  numbers of topics, facts, statements and citations, the share of statements removed) are shown but never
-  fail a comparison.
+- counts and rates that describe rather than judge a run (`questions`, `answered`, `abstention_rate`,
+  `short_answer_rate`, the numbers of topics, facts, statements and citations, the share of statements
+  removed) are shown but never fail a comparison.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ INFORMATIONAL = frozenset(
         "questions",
         "answered",
         "abstention_rate",
+        "short_answer_rate",
         "topics",
         "key_facts",
         "statements_kept",

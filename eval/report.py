@@ -144,7 +144,9 @@ ANSWER_METRICS = (
     ("questions", "questions asked"),
     ("answered", "questions answered (not declined)"),
     ("exact_match", "answer equals a gold answer (normalised)"),
-    ("token_f1", "word overlap with the best gold answer"),
+    ("token_f1", "word overlap with the best gold answer (of the short answer where one is shown)"),
+    ("token_f1_answer", "word overlap of the whole answer sentence with the best gold answer"),
+    ("short_answer_rate", "share of questions answered with a short answer shown above the sentence"),
     ("citation_validity", "share of citation markers that point at an offered source"),
     ("citation_precision", "share of shown citations that point at the gold passage"),
     ("citation_recall", "share of questions with at least one citation of the gold passage"),
@@ -176,13 +178,14 @@ def answers_report(
     lines += [
         "## Answers",
         "",
-        "| id | question | answer | gold | F1 | cited gold |",
-        "|---|---|---|---|---|---|",
+        "| id | question | short | answer | gold | F1 | cited gold |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows[:50]:
         f1 = "–" if row["token_f1"] is None else f"{row['token_f1']:.2f}"
         lines.append(
-            f"| {row['id']} | {_cell(row['question'], 80)} | {_cell(row['answer'], 100)} | "
+            f"| {row['id']} | {_cell(row['question'], 80)} | {_cell(row.get('short_answer') or '–', 40)} | "
+            f"{_cell(row['answer'], 100)} | "
             f"{_cell(' / '.join(row['answers']), 40)} | {f1} | {'yes' if row['cited_hits'] else 'no'} |"
         )
     return "\n".join([*lines, "", *_settings_section(config)]) + "\n"

@@ -568,16 +568,21 @@ def _answer_row(answerer: Any, retriever: Any, locator: SpanLocator, question: Q
     hitting = {s["number"] for s in sources if s["hit"]}
     stats = result.stats
     text = "" if result.declined else strip_markers(result.answer)
+    # What the reader sees first: the short answer when the service shows one, else the answer.
+    shown = result.short_answer or text
     markers = sorted({*result.cited, *result.invalid_markers, *result.unsupported_citations})
     return {
         "id": question.id,
         "question": question.question,
         "answers": list(question.answers),
         "answer": result.answer,
+        "short_answer": result.short_answer,
+        "model_output": result.model_output,  # the raw JSON reply, to see what the check removed
         "declined": result.declined,
         "reason": result.reason,
-        "exact_match": m.exact_match(text, question.answers) if question.answers else None,
-        "token_f1": round(m.token_f1(text, question.answers), 4) if question.answers else None,
+        "exact_match": m.exact_match(shown, question.answers) if question.answers else None,
+        "token_f1": round(m.token_f1(shown, question.answers), 4) if question.answers else None,
+        "token_f1_answer": round(m.token_f1(text, question.answers), 4) if question.answers else None,
         "markers": markers,
         "cited": list(result.cited),
         "invalid_markers": list(result.invalid_markers),
@@ -630,6 +635,9 @@ def answer_metrics(
         "answered": sum(1 for row in rows if not row["declined"]),
         "exact_match": _round(m.mean(row["exact_match"] for row in scored)),
         "token_f1": _round(m.mean(row["token_f1"] for row in scored)),
+        # F1 of the whole answer sentence, as before short answers existed (comparable with older runs).
+        "token_f1_answer": _round(m.mean(row.get("token_f1_answer", row["token_f1"]) for row in scored)),
+        "short_answer_rate": share(lambda row: bool(row.get("short_answer"))),
         "citation_validity": _round(1 - invalid / markers) if markers else None,
         "citation_precision": _round(sum(len(row["cited_hits"]) for row in rows) / shown) if shown else None,
         "citation_recall": share(lambda row: bool(row["cited_hits"])),

@@ -21,6 +21,7 @@ from service.focusing import Focus, FocusedPassage
 from service.llm import LLM, GenerationStats
 from service.prompting import (
     ANSWER_KEY,
+    SHORT_KEY,
     SOURCES_KEY,
     PromptTemplate,
     answer_schema,
@@ -80,6 +81,9 @@ class AnswerResult:
     declined: bool
     reason: str | None
     sources: list[Source]
+    # The asked fact alone ("16 GPUs"), shown above the answer: only when every word of it is in the checked
+    # answer, so it rests on the same citations (`short_answer_of`).
+    short_answer: str | None = None
     cited: list[int] = field(default_factory=list)
     invalid_markers: list[int] = field(default_factory=list)
     unsupported_citations: list[int] = field(default_factory=list)
@@ -234,12 +238,46 @@ class Answerer:
         kept = [s for s in check.statements if s.supported]
         base.unsupported_statements = [s.text for s in check.statements if not s.supported]
         base.answer = citations.render_with_markers(replace(check, statements=tuple(kept)))
+        base.short_answer = short_answer_of(parse_short_answer(raw), " ".join(s.text for s in kept))
         base.declined = False
         return base
 
 
 def _is_decline(text: str) -> bool:
     return "keine quelle" in text.lower() or not text.strip()
+
+
+# A short answer is a fact, not a sentence: longer ones are not shown.
+SHORT_ANSWER_MAX_WORDS = 12
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.casefold())
+
+
+def short_answer_of(short: str | None, checked_answer: str) -> str | None:
+    """The model's short answer if it may be shown: not empty, not a decline, at most
+    `SHORT_ANSWER_MAX_WORDS` words, every word of it in `checked_answer` (the statements that passed the
+    citation check, so the fact rests on their citations), and shorter than that answer (else it adds
+    nothing)."""
+    if not short or _is_decline(short):
+        return None
+    words, answer_words = _words(short), _words(checked_answer)
+    if not words or len(words) > SHORT_ANSWER_MAX_WORDS or len(words) >= len(answer_words):
+        return None
+    if not set(words) <= set(answer_words):
+        return None
+    return short.strip().rstrip(".")
+
+
+def parse_short_answer(raw: str) -> str | None:
+    """The "kurz" field of the model's JSON reply, or None (absent, invalid JSON, not a string)."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    value = data.get(SHORT_KEY) if isinstance(data, dict) else None
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def parse_model_output(raw: str) -> tuple[str, list[int]] | None:

@@ -17,6 +17,7 @@ from service.focusing import Focus, FocusedPassage, focus_passages
 SYSTEM_MARK = "=== system ==="
 USER_MARK = "=== user ==="
 ANSWER_KEY = "antwort"
+SHORT_KEY = "kurz"  # the asked fact alone ("16 GPUs"), shown above the cited answer; "" when none is asked
 SOURCES_KEY = "quellen"
 
 
@@ -89,17 +90,21 @@ def format_sources(hits: Sequence[ScoredChunk], texts: Sequence[str] | None = No
 
 
 def answer_schema(source_count: int) -> dict[str, Any]:
-    """JSON schema of the reply; source numbers are limited to the sources offered."""
+    """JSON schema of the reply — the short fact, the answer (streamed, checked), the cited numbers, in that
+    order: asked for the fact after the answer, the 1.5B shortens the answer itself to the bare fact, which
+    weakens the citation check (eval/results/answers-100); asked first, it writes the sentence after it.
+    Source numbers are limited to the sources offered."""
     return {
         "type": "object",
         "properties": {
+            SHORT_KEY: {"type": "string"},
             ANSWER_KEY: {"type": "string"},
             SOURCES_KEY: {
                 "type": "array",
                 "items": {"type": "integer", "enum": list(range(1, source_count + 1))},
             },
         },
-        "required": [ANSWER_KEY, SOURCES_KEY],
+        "required": [SHORT_KEY, ANSWER_KEY, SOURCES_KEY],
     }
 
 

@@ -173,6 +173,11 @@ class CitationOut(PassageOut):
 class AnswerResponse(BaseModel):
     question: str
     answer: str
+    short_answer: str | None = Field(
+        None,
+        description='The asked fact alone ("16 GPUs"), every word of it in the checked answer; '
+        "null when the question asks for no single fact or the answer was declined.",
+    )
     declined: bool
     reason: str | None = Field(None, description="Why the service declined or what it reported.")
     citations: list[CitationOut]

@@ -32,6 +32,7 @@ def answer_out(result: AnswerResult) -> AnswerResponse:
     return AnswerResponse(
         question=result.question,
         answer=result.answer,
+        short_answer=result.short_answer,
         declined=result.declined,
         reason=result.reason,
         citations=[_citation(s) for s in result.citations],

@@ -8,10 +8,17 @@ import pytest
 
 from ingest.domain import ScoredChunk
 from ingest.errors import ConfigurationError
-from service.answering import DECLINE_TEXT, AnswerFieldStream, parse_model_output
+from service.answering import (
+    DECLINE_TEXT,
+    AnswerFieldStream,
+    parse_model_output,
+    parse_short_answer,
+    short_answer_of,
+)
 from service.citations import verify
 from service.prompting import (
     ANSWER_KEY,
+    SHORT_KEY,
     SOURCES_KEY,
     answer_schema,
     fit_sources,
@@ -69,14 +76,16 @@ def test_rendered_prompt_numbers_sources_as_the_parser_reads_them() -> None:
     assert announced is not None
     example = json.loads(announced.group(1).replace("[Nummern]", "[1]"))
     schema = answer_schema(len(hits))
-    assert set(example) == set(schema["required"]) == {ANSWER_KEY, SOURCES_KEY}
-    assert f'"{SOURCES_KEY}"' in system
+    assert set(example) == set(schema["required"]) == {ANSWER_KEY, SHORT_KEY, SOURCES_KEY}
+    assert list(example) == list(schema["properties"])  # the order the grammar forces: answer streams first
+    assert f'"{SOURCES_KEY}"' in system and f'"{SHORT_KEY}"' in system
     assert numbers == schema["properties"][SOURCES_KEY]["items"]["enum"] == [1, 2]
 
     # A reply written as the prompt asks is read back by the parser and its citation verified.
-    reply = json.dumps({ANSWER_KEY: "Mindestens 16 GPUs.", SOURCES_KEY: [1]})
+    reply = json.dumps({ANSWER_KEY: "Mindestens 16 GPUs.", SHORT_KEY: "16 GPUs", SOURCES_KEY: [1]})
     text, cited = parse_model_output(reply) or ("", [])
     assert verify(text, cited, [h.text for h in hits], 0.5).valid == (1,)
+    assert short_answer_of(parse_short_answer(reply), text) == "16 GPUs"
     # The decline the prompt prescribes is the service's own decline text, and it cites nothing.
     assert f'"{DECLINE_TEXT}"' in system
     assert parse_model_output(json.dumps({ANSWER_KEY: DECLINE_TEXT, SOURCES_KEY: []})) == (DECLINE_TEXT, [])
@@ -109,3 +118,29 @@ def test_a_mark_quoted_in_the_comment_does_not_start_the_system_prompt() -> None
         template = load_prompt(Settings().prompts_dir / name)
         system = template.system.template
         assert "===" not in system and "-->" not in system and "comment" not in system, name
+
+
+def test_a_short_answer_is_shown_only_when_all_its_words_are_in_the_checked_answer() -> None:
+    checked = "Die Transparenzpflichten nach Art. 50 der KI-Verordnung gelten ab dem 2. August 2026."
+    assert short_answer_of("2. August 2026", checked) == "2. August 2026"
+    assert short_answer_of("ab dem 2. august 2026.", checked) == "ab dem 2. august 2026"
+    # A fact the checked sentence does not contain rests on no citation: not shown.
+    assert short_answer_of("1. August 2026", checked) is None
+    assert short_answer_of("2. August 2025", checked) is None
+    # Empty, a decline, the whole sentence again, or a sentence of its own: not a short answer.
+    assert short_answer_of("", checked) is None
+    assert short_answer_of(None, checked) is None
+    assert short_answer_of(DECLINE_TEXT, checked) is None
+    assert short_answer_of(checked, checked) is None
+    long_answer = " ".join(f"Wort{i}" for i in range(20))
+    assert short_answer_of(" ".join(f"Wort{i}" for i in range(13)), long_answer) is None
+
+
+def test_the_short_answer_field_is_read_only_from_complete_json() -> None:
+    assert (
+        parse_short_answer('{"antwort": "Es sind 16 GPUs.", "kurz": " 16 GPUs ", "quellen": [1]}')
+        == "16 GPUs"
+    )
+    assert parse_short_answer('{"antwort": "Es sind 16 GPUs.", "kurz": "", "quellen": [1]}') is None
+    assert parse_short_answer('{"antwort": "Es sind 16 GPUs.", "quellen": [1]}') is None
+    assert parse_short_answer('{"antwort": "Es sind 16 GPUs.", "kurz": "16 G') is None
