@@ -172,7 +172,12 @@ def print_hits(console: Console, data: dict[str, Any]) -> None:
 # -- answers ------------------------------------------------------------------------------------------------
 def print_answer(console: Console, data: dict[str, Any]) -> None:
     console.print()
-    console.print(Text(data["answer"], style="bold"))
+    if data.get("short_answer"):
+        # The asked fact alone; the cited answer below is what backs it.
+        console.print(Text(f"Kurz: {data['short_answer']}", style="bold"))
+        console.print(Text(data["answer"]))
+    else:
+        console.print(Text(data["answer"], style="bold"))
     console.print()
     if data["declined"]:
         console.print(Text(f"({data['reason']})", style="yellow"))

@@ -35,6 +35,8 @@ from service.prompting import (
 from service.retrieval import Retriever
 
 DECLINE_TEXT = "Keine Quelle gefunden."
+# Streaming: the short answer as the model writes it (before the answer's `delta`s; unverified like them).
+SHORT_EVENT = "short"
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,8 @@ class AnswerResult:
 
 @dataclass(frozen=True)
 class AnswerEvent:
-    """Streaming: `sources` once, `delta` for each piece of answer text, `done` with the verified result."""
+    """Streaming: `sources` once, `short` for each piece of the short answer, `delta` for each piece of answer
+    text, `done` with the verified result (whose `short_answer` is what may stay on screen)."""
 
     kind: str
     data: Any
@@ -155,11 +158,14 @@ class Answerer:
         generation = self.llm.generate(
             prompt.messages, schema=prompt.schema, max_tokens=self.llm_settings.max_tokens
         )
-        field_stream = AnswerFieldStream(ANSWER_KEY)
+        short_stream, field_stream = AnswerFieldStream(SHORT_KEY), AnswerFieldStream(ANSWER_KEY)
         raw_parts: list[str] = []
         generating = time.perf_counter()
         for delta in generation:
             raw_parts.append(delta)
+            short = short_stream.feed(delta)
+            if short:
+                yield AnswerEvent(SHORT_EVENT, short)
             text = field_stream.feed(delta)
             if text:
                 yield AnswerEvent("delta", text)

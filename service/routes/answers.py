@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from ingest.errors import KBError
 from service import audit
-from service.answering import AnswerEvent, AnswerResult, Source, final_answer
+from service.answering import SHORT_EVENT, AnswerEvent, AnswerResult, Source, final_answer
 from service.deps import ScopeDep, ServicesDep
 from service.errors import error_fields
 from service.queued_answers import QUEUE_EVENT, open_queued
@@ -63,7 +63,7 @@ def _sse(events: Iterator[AnswerEvent], instance: str = "/v1/answers") -> Genera
             data: Any
             if event.kind == "sources":
                 data = [_citation(s).model_dump() for s in event.data]
-            elif event.kind == "delta":
+            elif event.kind in ("delta", SHORT_EVENT):
                 data = {"text": event.data}
             elif event.kind == QUEUE_EVENT:
                 data = {"position": event.data}

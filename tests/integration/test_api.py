@@ -96,6 +96,55 @@ def test_answer_cites_the_source(client: TestClient, llm: ScriptedLLM) -> None:
     assert llm.schemas[0]["properties"]["quellen"]["items"]["enum"] == [1]
 
 
+def test_a_short_answer_in_the_cited_sentence_is_returned_above_it(tmp_path: Path) -> None:
+    llm = ScriptedLLM(
+        {"kurz": "320.000 EUR", "antwort": "Das Pilotbudget beträgt 320.000 EUR.", "quellen": [1]}
+    )
+    with _client(tmp_path, llm) as c:
+        c.post("/v1/documents", files={"files": ("notiz.md", NOTE.encode())})
+        body = c.post("/v1/answers", json={"question": "Wie hoch ist das Pilotbudget?"}).json()
+    assert not body["declined"] and body["short_answer"] == "320.000 EUR"
+    assert body["answer"] == "Das Pilotbudget beträgt 320.000 EUR. [1]"
+    # The model is asked for the fact before the sentence (the order the grammar forces).
+    assert list(llm.schemas[0]["properties"]) == ["kurz", "antwort", "quellen"]
+
+
+def test_the_short_answer_streams_before_the_answer_and_done_carries_it_verified(tmp_path: Path) -> None:
+    llm = ScriptedLLM(
+        {"kurz": "320.000 EUR", "antwort": "Das Pilotbudget beträgt 320.000 EUR.", "quellen": [1]}
+    )
+    with _client(tmp_path, llm) as c:
+        c.post("/v1/documents", files={"files": ("notiz.md", NOTE.encode())})
+        with c.stream("POST", "/v1/answers", json={"question": "Pilotbudget AK KI?", "stream": True}) as r:
+            events = [
+                (e.split("\n")[0][7:], json.loads(e.split("\n")[1][6:]))
+                for e in r.read().decode().strip().split("\n\n")
+            ]
+    kinds = [k for k, _ in events]
+    assert kinds.index("short") < kinds.index("delta")
+    assert "".join(d["text"] for k, d in events if k == "short") == "320.000 EUR"
+    assert "".join(d["text"] for k, d in events if k == "delta") == "Das Pilotbudget beträgt 320.000 EUR."
+    assert events[-1][0] == "done" and events[-1][1]["short_answer"] == "320.000 EUR"
+
+
+def test_a_short_answer_the_checked_sentence_does_not_contain_is_not_shown(tmp_path: Path) -> None:
+    llm = ScriptedLLM(
+        {"kurz": "350.000 EUR", "antwort": "Das Pilotbudget beträgt 320.000 EUR.", "quellen": [1]}
+    )
+    with _client(tmp_path, llm) as c:
+        c.post("/v1/documents", files={"files": ("notiz.md", NOTE.encode())})
+        body = c.post("/v1/answers", json={"question": "Wie hoch ist das Pilotbudget?"}).json()
+    assert not body["declined"] and body["short_answer"] is None
+
+
+def test_a_declined_answer_shows_no_short_answer(tmp_path: Path) -> None:
+    llm = ScriptedLLM({"kurz": "330 Meter", "antwort": "Der Eiffelturm ist 330 Meter hoch.", "quellen": [1]})
+    with _client(tmp_path, llm) as c:
+        c.post("/v1/documents", files={"files": ("notiz.md", NOTE.encode())})
+        body = c.post("/v1/answers", json={"question": "Wie hoch ist das Pilotbudget?"}).json()
+    assert body["declined"] and body["short_answer"] is None
+
+
 def test_invalid_marker_is_reported(tmp_path: Path) -> None:
     llm = ScriptedLLM({"antwort": "Das Pilotbudget beträgt 320.000 EUR [4].", "quellen": [1, 9]})
     with _client(tmp_path, llm) as c:

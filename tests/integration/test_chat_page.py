@@ -39,9 +39,18 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Orig
         pytest.skip("Debian's chromium is not installed")
     settings: Settings = corpus_settings(tmp_path_factory.mktemp("page"), CORPUS, HashEmbedder())
     llm = ScriptedLLM(
-        {"antwort": "Der Rollout beginnt im April 2027 mit zehn Mitgliedern.", "quellen": [1]},
+        {
+            "kurz": "April 2027",
+            "antwort": "Der Rollout beginnt im April 2027 mit zehn Mitgliedern.",
+            "quellen": [1],
+        },
         {"suchanfrage": REWRITTEN},
-        {"antwort": "Alle 28 Mitglieder sollen bis Dezember 2027 angeschlossen sein.", "quellen": [1]},
+        # A short answer the checked sentence does not back: streamed, then taken off the page at `done`.
+        {
+            "kurz": "Januar 2028",
+            "antwort": "Alle 28 Mitglieder sollen bis Dezember 2027 angeschlossen sein.",
+            "quellen": [1],
+        },
     )
     with serve(create_app(settings, embedder=HashEmbedder(), llm=llm)) as url:
         yield url, Originals(settings.store.originals_dir())
@@ -76,6 +85,9 @@ def test_ask_see_cited_answer_open_source_and_its_pdf_at_the_page_and_ask_a_foll
     first = page.locator("article.turn").nth(0)
     first.locator(".answer button.chip.cite").first.wait_for(timeout=20_000)
     assert "April 2027" in first.locator(".answer").inner_text()
+    # The asked fact alone above the cited sentence that backs it.
+    assert first.locator(".short-answer").is_visible()
+    assert first.locator(".short-answer").inner_text() == "April 2027"
     assert first.locator(".searched").inner_text() == f"Gesucht: {FIRST}"
     assert first.locator(".sources .cited li").count() >= 1
 
@@ -123,6 +135,7 @@ def test_ask_see_cited_answer_open_source_and_its_pdf_at_the_page_and_ask_a_foll
     second = page.locator("article.turn").nth(1)
     second.locator(".answer button.chip.cite").first.wait_for(timeout=20_000)
     assert "Dezember 2027" in second.locator(".answer").inner_text()
+    assert not second.locator(".short-answer").is_visible()  # "Januar 2028" is in no checked statement
     assert second.locator(".searched").inner_text() == f"Gesucht: {REWRITTEN}"
     # KB_SCREENSHOT=<file.png> keeps the picture of the answered conversation (for a look or the README).
     page.screenshot(path=os.environ.get("KB_SCREENSHOT") or str(tmp_path / "chat.png"), full_page=True)

@@ -178,6 +178,20 @@ def test_ask_prints_the_cited_answer_with_its_document(
     assert [c["doc_id"] for c in data["citations"]] == ["notizen/notiz.md"]
 
 
+def test_ask_prints_the_short_answer_above_the_cited_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    llm = ScriptedLLM(
+        {"kurz": "320.000 EUR", "antwort": "Das Pilotbudget beträgt 320.000 EUR.", "quellen": [1]}
+    )
+    connector = _note_store(tmp_path, capsys, llm)
+    code, out, err = _run(capsys, connector, "ask", "Wie hoch ist das Pilotbudget des AK KI?")
+    assert code == 0, err
+    lines = _lines(out)
+    short = lines.index("Kurz: 320.000 EUR")
+    assert lines[short + 1] == "Das Pilotbudget beträgt 320.000 EUR. [1]"
+
+
 class _ModelCrashed(KBError):
     code = "llm_crashed"
     http_status = 503

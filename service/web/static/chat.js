@@ -1,4 +1,4 @@
-// Chat page: streams answers from POST /v1/chat/answers (server-sent events: query, sources, delta…,
+// Chat page: streams answers from POST /v1/chat/answers (server-sent events: query, sources, short…, delta…,
 // near_misses, done, turn, and queue / error when the service sends them). Plain JavaScript, no external code.
 // Conversations are stored on the server (/v1/conversations): the page sends only the conversation id, the
 // server takes the history from the stored turns. The selected conversation is kept in the address (#c=ID),
@@ -174,18 +174,24 @@ function newTurnView(question) {
   const searched = el("p", "searched");
   searched.hidden = true;
   const status = el("p", "status", "Suche läuft …");
+  const short = el("p", "short-answer");
+  short.hidden = true;
   const answer = el("div", "answer");
   const sources = el("div", "sources");
-  reply.append(searched, status, answer, sources);
+  reply.append(searched, status, short, answer, sources);
   view.appendChild(reply);
   document.getElementById("turns").appendChild(view);
   view.scrollIntoView({ block: "end" });
-  return { view, reply, searched, status, answer, sources };
+  return { view, reply, searched, status, short, answer, sources };
 }
 
 function showDone(view, result, nearMisses) {
   view.status.hidden = true;
   view.sources.textContent = "";
+  // The streamed short answer stays only as the service verified it (every word in the checked answer).
+  view.short.classList.remove("draft");
+  view.short.textContent = result.short_answer || "";
+  view.short.hidden = !result.short_answer;
   if (result.declined) {
     view.answer.textContent = "";
     view.answer.classList.remove("draft");
@@ -299,6 +305,10 @@ async function ask(question) {
         view.status.textContent = event.data.length ? "Antwort wird geschrieben …" : "Keine passende Stelle …";
         view.sources.textContent = "";
         if (event.data.length) view.sources.appendChild(sourceList(event.data, "Gefundene Stellen", "found"));
+      } else if (event.kind === "short") {
+        view.short.hidden = false;
+        view.short.classList.add("draft");
+        view.short.textContent += event.data.text;
       } else if (event.kind === "delta") {
         view.answer.classList.add("draft");
         view.answer.textContent += event.data.text;
