@@ -50,6 +50,7 @@ class StoredTurn:
     created_at: datetime
     feedback_helpful: bool | None
     feedback_comment: str | None
+    short_answer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def _turn(row: ConversationTurn) -> StoredTurn:
         row.created_at,
         row.feedback_helpful,
         row.feedback_comment,
+        row.short_answer,
     )
 
 
@@ -175,6 +177,7 @@ class ConversationStore:
                 question=result.question,
                 searched_query=searched.query,
                 answer="" if result.declined else result.answer,
+                short_answer=None if result.declined else result.short_answer,
                 declined_reason=result.reason if result.declined else None,
                 sources=json.dumps([source_record(x) for x in result.sources], ensure_ascii=False),
                 cited=json.dumps(result.cited),

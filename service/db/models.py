@@ -142,6 +142,7 @@ class ConversationTurn(Base):
     question: Mapped[str] = mapped_column(Text)
     searched_query: Mapped[str] = mapped_column(Text)
     answer: Mapped[str] = mapped_column(Text)
+    short_answer: Mapped[str | None] = mapped_column(Text, nullable=True)  # as verified (AnswerResult)
     declined_reason: Mapped[str | None] = mapped_column(String(100), nullable=True)
     sources: Mapped[str] = mapped_column(Text)  # JSON list of CitationOut plus char_start/char_end
     cited: Mapped[str] = mapped_column(Text)  # JSON list of source numbers

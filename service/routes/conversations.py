@@ -40,6 +40,7 @@ class TurnOut(BaseModel):
     question: str
     searched_query: str
     answer: str
+    short_answer: str | None = Field(None, description="The verified short answer shown above the answer.")
     declined: bool
     reason: str | None
     sources: list[dict[str, Any]] = Field(
@@ -76,6 +77,7 @@ def turn_out(turn: StoredTurn) -> TurnOut:
         question=turn.question,
         searched_query=turn.searched_query,
         answer=turn.answer,
+        short_answer=turn.short_answer,
         declined=turn.declined_reason is not None,
         reason=turn.declined_reason,
         sources=sources,

@@ -45,7 +45,7 @@ def _events(body: str) -> list[tuple[str, object]]:
 def test_follow_up_takes_history_from_stored_turns_and_reload_returns_them(
     corpus_store: Settings, tmp_path: Path
 ) -> None:
-    llm = ScriptedLLM(FIRST_ANSWER, REWRITE, FOLLOW_UP_ANSWER)
+    llm = ScriptedLLM({"kurz": "April 2027", **FIRST_ANSWER}, REWRITE, FOLLOW_UP_ANSWER)
     settings = _fresh_db(corpus_store, tmp_path)
     with TestClient(create_app(settings, embedder=HashEmbedder(), llm=llm)) as client:
         conv = client.post("/v1/conversations", json={}).json()
@@ -66,6 +66,8 @@ def test_follow_up_takes_history_from_stored_turns_and_reload_returns_them(
     assert [t["question"] for t in got["turns"]] == [FIRST, FOLLOW_UP]
     assert got["turns"][1]["searched_query"] == REWRITE["suchanfrage"]
     assert got["turns"][0]["citations"][0]["page_start"] and "Dezember 2027" in got["turns"][1]["answer"]
+    # The reopened conversation shows the short answer the live page showed (and none where there was none).
+    assert [t["short_answer"] for t in got["turns"]] == ["April 2027", None]
 
 
 def test_rename_and_delete_conversation(corpus_store: Settings, tmp_path: Path) -> None:

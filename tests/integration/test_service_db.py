@@ -57,7 +57,7 @@ def test_migrations_create_the_schema_from_empty(tmp_path: Path) -> None:
             assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
             assert (
                 connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-                == "0003_conversations"
+                == "0004_turn_short_answer"
             )
         db.migrate()  # a second start changes nothing
     finally:
