@@ -84,7 +84,8 @@ def _ref(source: Source) -> CitationRef:
 
 
 def completion_text(result: AnswerResult, near_misses: list[Source] | None = None) -> str:
-    """The answer with its `[n]` markers and the numbered source list; or the decline and the near-misses
+    """The answer with its `[n]` markers (below its short answer in bold, if any) and the numbered source list;
+    or the decline and the near-misses
     (the passages offered to the model, or, when none was relevant, the closest ones)."""
     if result.declined:
         near_sources = result.sources or near_misses or []
@@ -93,7 +94,8 @@ def completion_text(result: AnswerResult, near_misses: list[Source] | None = Non
         near = "\n".join(f"- {s.label}" for s in near_sources)
         return f"{result.answer}\n\n{NEAR_MISSES_HEADING}\n{near}"
     listed = "\n".join(f"[{s.number}] {s.label}" for s in result.citations)
-    return f"{result.answer}\n\n{SOURCES_HEADING}\n{listed}"
+    short = f"**{result.short_answer}**\n\n" if result.short_answer else ""
+    return f"{short}{result.answer}\n\n{SOURCES_HEADING}\n{listed}"
 
 
 def _usage(result: AnswerResult | None) -> dict[str, int]:
@@ -104,9 +106,14 @@ def _usage(result: AnswerResult | None) -> dict[str, int]:
 
 
 # -- the conversation ----------------------------------------------------------------------------------------
+# The bold short answer `completion_text` puts above an answer.
+_SHORT_LINE = re.compile(r"\A\*\*[^\n]*\*\*\n\n")
+
+
 def split_conversation(messages: list[OpenAIMessage]) -> tuple[str, list[Turn]]:
     """(the last user message, the earlier user/assistant turns). System messages are ignored: the answer
-    path has its own prompt. Source lists and `[n]` markers this API added to earlier answers are removed."""
+    path has its own prompt. Short-answer lines, source lists and `[n]` markers this API added to earlier
+    answers are removed."""
     turns: list[Turn] = []
     pending: str | None = None
     last_user: str | None = None
@@ -117,9 +124,8 @@ def split_conversation(messages: list[OpenAIMessage]) -> tuple[str, list[Turn]]:
             pending = message.text().strip()
             last_user = pending
         elif message.role == "assistant" and pending is not None:
-            answer = re.split(
-                rf"\n\n(?:{SOURCES_HEADING}|{NEAR_MISSES_HEADING})\n", message.text(), maxsplit=1
-            )
+            text = _SHORT_LINE.sub("", message.text(), count=1)
+            answer = re.split(rf"\n\n(?:{SOURCES_HEADING}|{NEAR_MISSES_HEADING})\n", text, maxsplit=1)
             turns.append(Turn(pending, strip_markers(answer[0])))
             pending = None
     if not last_user or pending is None:

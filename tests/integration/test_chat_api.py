@@ -16,7 +16,11 @@ from tests.fakes import HashEmbedder, ScriptedLLM
 from tests.integration.live_server import corpus_settings, serve
 
 FIRST = "Wann beginnt der Rollout der gemeinsamen KI-Infrastruktur?"
-FIRST_ANSWER = {"antwort": "Der Rollout beginnt im April 2027 mit zehn Mitgliedern.", "quellen": [1]}
+FIRST_ANSWER = {
+    "kurz": "April 2027",
+    "antwort": "Der Rollout beginnt im April 2027 mit zehn Mitgliedern.",
+    "quellen": [1],
+}
 FOLLOW_UP = "Und bis wann sollen alle angeschlossen sein?"
 REWRITE = {"suchanfrage": "Bis wann sollen alle 28 Mitglieder an die KI-Infrastruktur angeschlossen sein?"}
 # "31. Dezember" would be split into two statements by the citation check; the month alone is enough here.
@@ -107,7 +111,7 @@ def test_openai_client_non_streaming_answer_carries_citations(openai_server: tup
     answer, sources = content.split("\n\nQuellen:\n")
     citations = message.model_extra["citations"]  # type: ignore[index]
     n = citations[0]["n"]
-    assert "April 2027" in answer and answer.endswith(f"[{n}]")
+    assert answer.startswith("**April 2027**\n\nDer Rollout") and answer.endswith(f"[{n}]")
     assert sources.startswith(f"[{n}] Positionspapier") and ", S. 4" in sources
     assert citations[0]["page"] == 4
     assert citations[0]["doc_id"] == "corpus/positionspapier-ki-infrastruktur.pdf"
@@ -141,7 +145,7 @@ def test_openai_client_streams_a_follow_up_with_citations_on_the_last_chunk(
     assert last.model_extra["citations"][0]["page"] == 4  # type: ignore[index]
     assert last.model_extra["search_query"] == REWRITE["suchanfrage"]  # type: ignore[index]
     assert last.usage is not None and last.usage.completion_tokens > 0
-    # The earlier answer reached the rewrite prompt without its appended source list.
+    # The earlier answer reached the rewrite prompt without its short-answer line and appended source list.
     rewrite_prompt = llm.calls[1][1]["content"]
     assert "Antwort: Der Rollout beginnt im April 2027 mit zehn Mitgliedern.\n" in rewrite_prompt
     assert "Quellen:" not in rewrite_prompt

@@ -45,7 +45,7 @@ def _events(body: str) -> list[tuple[str, object]]:
 def test_follow_up_takes_history_from_stored_turns_and_reload_returns_them(
     corpus_store: Settings, tmp_path: Path
 ) -> None:
-    llm = ScriptedLLM({"kurz": "April 2027", **FIRST_ANSWER}, REWRITE, FOLLOW_UP_ANSWER)
+    llm = ScriptedLLM(FIRST_ANSWER, REWRITE, FOLLOW_UP_ANSWER)
     settings = _fresh_db(corpus_store, tmp_path)
     with TestClient(create_app(settings, embedder=HashEmbedder(), llm=llm)) as client:
         conv = client.post("/v1/conversations", json={}).json()
