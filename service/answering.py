@@ -26,6 +26,7 @@ from service.prompting import (
     PromptTemplate,
     answer_schema,
     as_seen,
+    asks_short_answer,
     decisive_count,
     format_offered,
     offer_passages,
@@ -199,7 +200,8 @@ class Answerer:
         )
         sources = [Source.from_hit(i, o.hit, o.passage) for i, o in enumerate(offered, start=1)]
         messages = render(self.template, sources=format_offered(offered), question=question)
-        return AnswerPrompt(sources, messages, answer_schema(len(sources)))
+        schema = answer_schema(len(sources), short=asks_short_answer(self.template))
+        return AnswerPrompt(sources, messages, schema)
 
     def _source_count(self, hits: Sequence[ScoredChunk]) -> int:
         """Passages to offer: fewer when the hybrid ranking is decisive (fused RRF scores; the scores of the

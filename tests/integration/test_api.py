@@ -21,11 +21,15 @@ from tests.fakes import HashEmbedder, ScriptedLLM
 NOTE = "# Notiz AK KI\n\nDas Pilotbudget des AK KI beträgt 320.000 EUR für das Jahr 2026.\n"
 
 
-def _client(tmp_path: Path, llm: ScriptedLLM, *, proxy: bool = False) -> TestClient:
+def _client(
+    tmp_path: Path, llm: ScriptedLLM, *, proxy: bool = False, prompt_file: str | None = None
+) -> TestClient:
     """The app on `tmp_path`; with `proxy`, in trusted_proxy mode with the test client as the trusted proxy (the
-    caller's memberships come from `X-KB-User` / `X-KB-Groups`)."""
+    caller's memberships come from `X-KB-User` / `X-KB-Groups`); `prompt_file` replaces the answer prompt."""
     settings = Settings()
     settings.store.path = tmp_path / "store"
+    if prompt_file:
+        settings.answer.prompt_file = prompt_file
     # The hash embedder is not e5: relevance is decided on term overlap alone here.
     settings.retrieval.min_dense_score = 2.0
     if proxy:
@@ -94,18 +98,22 @@ def test_answer_cites_the_source(client: TestClient, llm: ScriptedLLM) -> None:
     assert body["answer"].endswith("[1]")
     assert body["citations"][0]["doc_id"] == "notiz.md"
     assert llm.schemas[0]["properties"]["quellen"]["items"]["enum"] == [1]
+    assert list(llm.schemas[0]["properties"]) == [
+        "antwort",
+        "quellen",
+    ]  # the default asks for no short answer
 
 
 def test_a_short_answer_in_the_cited_sentence_is_returned_above_it(tmp_path: Path) -> None:
     llm = ScriptedLLM(
         {"kurz": "320.000 EUR", "antwort": "Das Pilotbudget beträgt 320.000 EUR.", "quellen": [1]}
     )
-    with _client(tmp_path, llm) as c:
+    with _client(tmp_path, llm, prompt_file="answer_kurz.de.md") as c:
         c.post("/v1/documents", files={"files": ("notiz.md", NOTE.encode())})
         body = c.post("/v1/answers", json={"question": "Wie hoch ist das Pilotbudget?"}).json()
     assert not body["declined"] and body["short_answer"] == "320.000 EUR"
     assert body["answer"] == "Das Pilotbudget beträgt 320.000 EUR. [1]"
-    # The model is asked for the fact before the sentence (the order the grammar forces).
+    # The short-answer prompt asks for the fact before the sentence (the order the grammar forces).
     assert list(llm.schemas[0]["properties"]) == ["kurz", "antwort", "quellen"]
 
 

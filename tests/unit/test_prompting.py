@@ -21,6 +21,7 @@ from service.prompting import (
     SHORT_KEY,
     SOURCES_KEY,
     answer_schema,
+    asks_short_answer,
     fit_sources,
     format_sources,
     load_prompt,
@@ -52,11 +53,14 @@ def test_answer_prompt_expects_sources_and_question_and_fails_on_missing() -> No
         render(template, sources="[1] x")
 
 
-def test_rendered_prompt_numbers_sources_as_the_parser_reads_them() -> None:
+@pytest.mark.parametrize("name", ["answer.de.md", "answer_kurz.de.md"])
+def test_rendered_prompt_numbers_sources_as_the_parser_reads_them(name: str) -> None:
     """The citation format as the prompt file states it, the rendered sources, the output schema and the parser
-    agree: read from prompts/answer.de.md, not assumed."""
-    prompt_file = (PROMPTS / "answer.de.md").read_text(encoding="utf-8")
-    template = load_prompt(PROMPTS / "answer.de.md")
+    agree: read from the answer prompt files, not assumed."""
+    prompt_file = (PROMPTS / name).read_text(encoding="utf-8")
+    template = load_prompt(PROMPTS / name)
+    short = asks_short_answer(template)
+    assert short == (name == "answer_kurz.de.md")
     hits = [_hit("16 GPUs mit je 80 GB.", 2), _hit("Kosten nach Einwohnern.", 3)]
     messages = render(template, sources=format_sources(hits), question="Wie viele GPUs?")
     system, user = messages[0]["content"], messages[1]["content"]
@@ -75,14 +79,18 @@ def test_rendered_prompt_numbers_sources_as_the_parser_reads_them() -> None:
     announced = re.search(r"Antworte als JSON: (\{.*\})", system)
     assert announced is not None
     example = json.loads(announced.group(1).replace("[Nummern]", "[1]"))
-    schema = answer_schema(len(hits))
-    assert set(example) == set(schema["required"]) == {ANSWER_KEY, SHORT_KEY, SOURCES_KEY}
-    assert list(example) == list(schema["properties"])  # the order the grammar forces: answer streams first
-    assert f'"{SOURCES_KEY}"' in system and f'"{SHORT_KEY}"' in system
+    schema = answer_schema(len(hits), short=short)
+    assert (
+        set(example)
+        == set(schema["required"])
+        == {ANSWER_KEY, SOURCES_KEY} | ({SHORT_KEY} if short else set())
+    )
+    assert list(example) == list(schema["properties"])  # the order the grammar forces
+    assert f'"{SOURCES_KEY}"' in system
     assert numbers == schema["properties"][SOURCES_KEY]["items"]["enum"] == [1, 2]
 
     # A reply written as the prompt asks is read back by the parser and its citation verified.
-    reply = json.dumps({ANSWER_KEY: "Mindestens 16 GPUs.", SHORT_KEY: "16 GPUs", SOURCES_KEY: [1]})
+    reply = json.dumps({SHORT_KEY: "16 GPUs", ANSWER_KEY: "Mindestens 16 GPUs.", SOURCES_KEY: [1]})
     text, cited = parse_model_output(reply) or ("", [])
     assert verify(text, cited, [h.text for h in hits], 0.5).valid == (1,)
     assert short_answer_of(parse_short_answer(reply), text) == "16 GPUs"
