@@ -130,6 +130,7 @@ def test_ask_see_cited_answer_open_source_and_its_pdf_at_the_page_and_ask_a_foll
     finally:
         aside.rename(kept)
 
+    page.wait_for_function("!document.getElementById('send').disabled", timeout=20_000)  # the turn is stored
     page.fill("#question", FOLLOW_UP)
     page.keyboard.press("Enter")
     second = page.locator("article.turn").nth(1)

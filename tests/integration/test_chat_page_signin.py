@@ -66,6 +66,10 @@ def test_sign_in_ask_follow_up_rate_and_find_conversation_after_reload(
             first = page.locator("article.turn").nth(0)
             first.locator(".answer button.chip.cite").first.wait_for(timeout=20_000)
             assert "April 2027" in first.locator(".answer").inner_text()
+            # The page takes the next question once the turn is stored (feedback buttons) and the send button is
+            # enabled again; a question sent before that is not lost but waits in the field (state.busy).
+            first.locator(".feedback .fb-yes").wait_for(timeout=20_000)
+            page.wait_for_function("!document.getElementById('send').disabled", timeout=20_000)
 
             page.fill("#question", FOLLOW_UP)
             page.keyboard.press("Enter")
