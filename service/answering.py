@@ -136,6 +136,7 @@ class Answerer:
         self.template = template
         self.settings = settings
         self.llm_settings = llm_settings
+        self.asks_short = asks_short_answer(template)  # the reply schema follows the prompt file
 
     def answer(self, question: str, scope: AccessScope, filters: SearchFilters | None = None) -> AnswerResult:
         return final_answer(self.stream(question, scope, filters))
@@ -200,8 +201,7 @@ class Answerer:
         )
         sources = [Source.from_hit(i, o.hit, o.passage) for i, o in enumerate(offered, start=1)]
         messages = render(self.template, sources=format_offered(offered), question=question)
-        schema = answer_schema(len(sources), short=asks_short_answer(self.template))
-        return AnswerPrompt(sources, messages, schema)
+        return AnswerPrompt(sources, messages, answer_schema(len(sources), short=self.asks_short))
 
     def _source_count(self, hits: Sequence[ScoredChunk]) -> int:
         """Passages to offer: fewer when the hybrid ranking is decisive (fused RRF scores; the scores of the

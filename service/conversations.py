@@ -177,7 +177,7 @@ class ConversationStore:
                 question=result.question,
                 searched_query=searched.query,
                 answer="" if result.declined else result.answer,
-                short_answer=None if result.declined else result.short_answer,
+                short_answer=result.short_answer,  # None on a declined answer
                 declined_reason=result.reason if result.declined else None,
                 sources=json.dumps([source_record(x) for x in result.sources], ensure_ascii=False),
                 cited=json.dumps(result.cited),
