@@ -153,3 +153,54 @@ def test_out_of_corpus_question_shows_keine_quelle_gefunden(page_url: str, brows
     near = page.locator("article.turn .near-misses")
     assert near.locator("h4").inner_text().lower() == "ähnliche stellen"
     assert near.locator("li").count() >= 1
+
+
+QUEUED_FIRST = "Wann beginnt der Rollout der gemeinsamen KI-Infrastruktur?"
+QUEUED_SECOND = "Bis wann sollen alle 28 Mitglieder an die KI-Infrastruktur angeschlossen sein?"
+
+
+def test_a_question_sent_while_an_answer_is_still_written_is_asked_right_after_it(  # type: ignore[no-untyped-def]
+    browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    settings = corpus_settings(tmp_path_factory.mktemp("queue"), CORPUS, HashEmbedder())
+    # The second question stands alone: no follow-up rewrite, two answers.
+    llm = ScriptedLLM(
+        {"antwort": "Der Rollout beginnt im April 2027 mit zehn Mitgliedern.", "quellen": [1]},
+        {"antwort": "Alle 28 Mitglieder sollen bis Dezember 2027 angeschlossen sein.", "quellen": [1]},
+    )
+    with serve(create_app(settings, embedder=HashEmbedder(), llm=llm)) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        # Both sent in one go: the second arrives while the first is being answered (the page is busy).
+        queued = page.evaluate(
+            """([first, second]) => {
+                const input = document.getElementById('question');
+                const form = document.getElementById('ask');
+                input.value = first; form.requestSubmit();
+                input.value = second; form.requestSubmit();
+                const note = document.getElementById('queued');
+                return { hidden: note.hidden, text: note.textContent, field: input.value };
+            }""",
+            [QUEUED_FIRST, QUEUED_SECOND],
+        )
+        assert queued == {
+            "hidden": False,
+            "text": f"Wird nach der laufenden Antwort gestellt: „{QUEUED_SECOND}“",
+            "field": "",
+        }
+        second = page.locator("article.turn").nth(1)
+        second.locator(".answer button.chip.cite").first.wait_for(timeout=20_000)
+        turns = page.locator("article.turn")
+        assert turns.count() == 2
+        assert turns.nth(0).locator(".bubble.user").inner_text() == QUEUED_FIRST
+        assert "April 2027" in turns.nth(0).locator(".answer").inner_text()
+        assert turns.nth(1).locator(".bubble.user").inner_text() == QUEUED_SECOND
+        assert "Dezember 2027" in second.locator(".answer").inner_text()
+        page.wait_for_function("!document.getElementById('send').disabled", timeout=20_000)
+        assert page.locator("#queued").is_hidden()
+        # Both turns belong to the one conversation the first question opened.
+        conversation = page.evaluate("window.location.hash")
+        page.reload()
+        page.locator("article.turn").nth(1).wait_for(timeout=20_000)
+        assert page.evaluate("window.location.hash") == conversation
+        assert page.locator("article.turn").count() == 2

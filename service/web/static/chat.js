@@ -20,7 +20,18 @@ const ORIGINAL_NOT_KEPT =
   "Erneutes Einlesen der Datei holt das nach.";
 const ORIGINAL_GONE = "Das Dokument ist nicht mehr vorhanden oder nicht mehr freigegeben.";
 
-const state = { conversationId: null, busy: false, panelSource: null };
+// `queued`: questions sent while an answer was still being written; asked in order once it is done.
+const state = { conversationId: null, busy: false, panelSource: null, queued: [] };
+
+function showQueued() {
+  const note = document.getElementById("queued");
+  const n = state.queued.length;
+  note.hidden = n === 0;
+  note.textContent =
+    n === 1
+      ? `Wird nach der laufenden Antwort gestellt: „${state.queued[0]}“`
+      : `${n} Fragen werden nach der laufenden Antwort gestellt.`;
+}
 
 function csrfToken() {
   return document.querySelector('meta[name="csrf-token"]')?.content || "";
@@ -344,6 +355,9 @@ function clearTurns() {
 }
 
 async function showConversation(id) {
+  // Questions waiting for the previous conversation's answer are not carried into another conversation.
+  state.queued = [];
+  showQueued();
   const response = await api(`/v1/conversations/${id}`);
   if (!response.ok) {
     selectConversation(null);
@@ -416,12 +430,23 @@ document.addEventListener("DOMContentLoaded", () => {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const question = input.value.trim();
-    if (!question || state.busy) return;
+    if (!question) return;
+    input.value = "";
+    if (state.busy) {
+      // Sent while an answer is still streaming or being stored: asked right after it, not dropped.
+      state.queued.push(question);
+      showQueued();
+      return;
+    }
     state.busy = true;
     send.disabled = true;
-    input.value = "";
     try {
-      await ask(question);
+      let next = question;
+      while (next) {
+        await ask(next);
+        next = state.queued.shift();
+        showQueued();
+      }
     } finally {
       state.busy = false;
       send.disabled = false;
@@ -438,6 +463,8 @@ document.addEventListener("DOMContentLoaded", () => {
     document.getElementById("source-panel").hidden = true;
   });
   document.getElementById("new-chat").addEventListener("click", async () => {
+    state.queued = [];
+    showQueued();
     selectConversation(null);
     clearTurns();
     await loadConversations();
