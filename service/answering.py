@@ -181,7 +181,7 @@ class Answerer:
             completion_tokens=stats.completion_tokens,
             first_token_s=round(stats.first_token_s or 0.0, 3),
         )
-        result = self._verify(question, "".join(raw_parts), sources)
+        result = verify_reply(question, "".join(raw_parts), sources, self.settings.min_support)
         result.retrieval_s = retrieval_s
         result.stats = generation.stats
         result.model = self.llm.name
@@ -215,40 +215,42 @@ class Answerer:
             decisive_sources=self.settings.decisive_sources,
         )
 
-    def _verify(self, question: str, raw: str, sources: list[Source]) -> AnswerResult:
-        parsed = parse_model_output(raw)
-        if parsed is None:
-            return AnswerResult(
-                question, DECLINE_TEXT, True, "model_output_invalid", sources, model_output=raw
-            )
-        text, cited = parsed
-        check = citations.verify(text, cited, [s.seen_text for s in sources], self.settings.min_support)
-        base = AnswerResult(
-            question,
-            DECLINE_TEXT,
-            True,
-            None,
-            sources,
-            cited=list(check.valid),
-            invalid_markers=list(check.invalid_markers),
-            unsupported_citations=list(check.unsupported),
-            reattributed_citations=list(check.reattributed),
-            support=dict(check.support_by_source),
-            model_output=raw,
-        )
-        if not check.cited or _is_decline(text):
-            base.reason = "model_found_no_source"
-            base.cited = []
-            return base
-        if not check.any_valid:
-            base.reason = "citations_unsupported"
-            return base
-        kept = [s for s in check.statements if s.supported]
-        base.unsupported_statements = [s.text for s in check.statements if not s.supported]
-        base.answer = citations.render_with_markers(replace(check, statements=tuple(kept)))
-        base.short_answer = short_answer_of(parse_short_answer(raw), " ".join(s.text for s in kept))
-        base.declined = False
+
+def verify_reply(question: str, raw: str, sources: list[Source], min_support: float) -> AnswerResult:
+    """The model's raw JSON reply checked against the sources it was offered: the answer keeps the statements
+    a cited (or, reattributed, an offered) passage supports, or declines with the reason. No model involved,
+    so a stored reply can be checked again (bench/citation_replay.py)."""
+    parsed = parse_model_output(raw)
+    if parsed is None:
+        return AnswerResult(question, DECLINE_TEXT, True, "model_output_invalid", sources, model_output=raw)
+    text, cited = parsed
+    check = citations.verify(text, cited, [s.seen_text for s in sources], min_support)
+    base = AnswerResult(
+        question,
+        DECLINE_TEXT,
+        True,
+        None,
+        sources,
+        cited=list(check.valid),
+        invalid_markers=list(check.invalid_markers),
+        unsupported_citations=list(check.unsupported),
+        reattributed_citations=list(check.reattributed),
+        support=dict(check.support_by_source),
+        model_output=raw,
+    )
+    if not check.cited or _is_decline(text):
+        base.reason = "model_found_no_source"
+        base.cited = []
         return base
+    if not check.any_valid:
+        base.reason = "citations_unsupported"
+        return base
+    kept = [s for s in check.statements if s.supported]
+    base.unsupported_statements = [s.text for s in check.statements if not s.supported]
+    base.answer = citations.render_with_markers(replace(check, statements=tuple(kept)))
+    base.short_answer = short_answer_of(parse_short_answer(raw), " ".join(s.text for s in kept))
+    base.declined = False
+    return base
 
 
 def _is_decline(text: str) -> bool:
