@@ -443,7 +443,12 @@ document.addEventListener("DOMContentLoaded", () => {
     try {
       let next = question;
       while (next) {
-        await ask(next);
+        try {
+          await ask(next);
+        } catch (error) {
+          // A failed question must not strand the ones queued behind it (ask shows its own errors).
+          console.error(error);
+        }
         next = state.queued.shift();
         showQueued();
       }
