@@ -32,8 +32,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import CACHE, DATASETS, ROOT, RunInfo, md_table, write_section
+from bench.fusion_sweep import Candidate, _candidates
 from eval import metrics as m
-from eval.runner import _prepare, _retrieved, eval_settings
+from eval.runner import _prepare, eval_settings
 from ingest.domain import AccessScope, ScoredChunk
 from ingest.store import SearchMode, StoreQuery, build_store, fuse_rrf
 from service.citations import content_words
@@ -57,12 +58,6 @@ LISTS = ("dense", "bm25", "dense_kw", "bm25_kw", "dense_psg")
 
 
 @dataclass(frozen=True)
-class Candidate:
-    point_id: str
-    hits: frozenset[int]
-
-
-@dataclass(frozen=True)
 class QuestionLists:
     n_relevant: int
     lists: dict[str, tuple[Candidate, ...]]
@@ -70,11 +65,6 @@ class QuestionLists:
 
 def keywords(question: str) -> str:
     return " ".join(content_words(question)) or question
-
-
-def _candidates(hits: list[ScoredChunk], relevant: Any, answers: tuple[str, ...]) -> tuple[Candidate, ...]:
-    per_rank = m.hit_sets([_retrieved(h) for h in hits], relevant, answers)
-    return tuple(Candidate(h.point_id, frozenset(s)) for h, s in zip(hits, per_rank, strict=True))
 
 
 def collect(name: str, candidates: int, settings: Settings) -> list[QuestionLists]:
@@ -104,7 +94,9 @@ def collect(name: str, candidates: int, settings: Settings) -> list[QuestionList
                 ],
                 AccessScope.everything(),
             )
-            lists = {n: _candidates(r, relevant, q.answers) for n, r in zip(LISTS, results, strict=True)}
+            lists = {
+                n: tuple(_candidates(r, relevant, q.answers)) for n, r in zip(LISTS, results, strict=True)
+            }
             out.append(QuestionLists(len(relevant), lists))
             if number % 200 == 0:
                 print(f"{name}: {number}/{len(setup.questions)} questions", flush=True)
