@@ -24,12 +24,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import DATASETS, RunInfo, md_table, write_section
-from eval import metrics as m
-from eval.runner import _prepare, answer_metrics, eval_settings
+from eval.runner import _prepare, answer_metrics, eval_settings, verdict_fields
 from ingest.domain import AccessScope, ScoredChunk
 from ingest.store import Provenance, SearchFilters, SearchMode, build_store
 from service.answering import Source, verify_reply
-from service.citations import strip_markers
 from service.config import Settings
 
 SETS = {
@@ -75,24 +73,7 @@ def replay_row(
     ]
     result = verify_reply(row["question"], raw, sources, min_support)
     hitting = {s["number"] for s in row["sources"] if s["hit"]}
-    text = "" if result.declined else strip_markers(result.answer)
-    shown = result.short_answer or text
-    answers = row["answers"]
-    return {
-        **row,
-        "answer": result.answer,
-        "short_answer": result.short_answer,
-        "declined": result.declined,
-        "reason": result.reason,
-        "exact_match": m.exact_match(shown, answers) if answers else None,
-        "token_f1": round(m.token_f1(shown, answers), 4) if answers else None,
-        "token_f1_answer": round(m.token_f1(text, answers), 4) if answers else None,
-        "markers": sorted({*result.cited, *result.invalid_markers, *result.unsupported_citations}),
-        "cited": list(result.cited),
-        "invalid_markers": list(result.invalid_markers),
-        "unsupported_citations": list(result.unsupported_citations),
-        "cited_hits": sorted(hitting & set(result.cited)),
-    }
+    return {**row, **verdict_fields(result, row["answers"], hitting)}
 
 
 def verdict(row: dict[str, Any]) -> tuple[Any, ...]:

@@ -554,8 +554,6 @@ def run_answers(
 
 
 def _answer_row(answerer: Any, retriever: Any, locator: SpanLocator, question: Question) -> dict[str, Any]:
-    from service.citations import strip_markers
-
     relevant = locator.golds(question.relevant)
     started = time.perf_counter()
     result = answerer.answer(question.question, AccessScope.everything())
@@ -567,27 +565,12 @@ def _answer_row(answerer: Any, retriever: Any, locator: SpanLocator, question: Q
     sources = [_source_row(s, spans, relevant, question.answers) for s in result.sources]
     hitting = {s["number"] for s in sources if s["hit"]}
     stats = result.stats
-    text = "" if result.declined else strip_markers(result.answer)
-    # What the reader sees first: the short answer when the service shows one, else the answer.
-    shown = result.short_answer or text
-    markers = sorted({*result.cited, *result.invalid_markers, *result.unsupported_citations})
     return {
         "id": question.id,
         "question": question.question,
         "answers": list(question.answers),
-        "answer": result.answer,
-        "short_answer": result.short_answer,
         "model_output": result.model_output,  # the raw JSON reply, to see what the check removed
-        "declined": result.declined,
-        "reason": result.reason,
-        "exact_match": m.exact_match(shown, question.answers) if question.answers else None,
-        "token_f1": round(m.token_f1(shown, question.answers), 4) if question.answers else None,
-        "token_f1_answer": round(m.token_f1(text, question.answers), 4) if question.answers else None,
-        "markers": markers,
-        "cited": list(result.cited),
-        "invalid_markers": list(result.invalid_markers),
-        "unsupported_citations": list(result.unsupported_citations),
-        "cited_hits": sorted(hitting & set(result.cited)),
+        **verdict_fields(result, question.answers, hitting),
         "latency_s": round(latency, 3),
         "retrieval_s": round(result.retrieval_s, 4),
         "prompt_tokens": stats.prompt_tokens if stats else 0,
@@ -595,6 +578,32 @@ def _answer_row(answerer: Any, retriever: Any, locator: SpanLocator, question: Q
         "generation_s": round(stats.total_s - (stats.first_token_s or 0.0), 3) if stats else 0.0,
         "first_token_s": round(stats.first_token_s, 3) if stats and stats.first_token_s is not None else None,
         "sources": sources,
+    }
+
+
+def verdict_fields(result: Any, answers: Sequence[str], hitting: set[int]) -> dict[str, Any]:
+    """The fields of a `per_question.jsonl` row that the citation check decides: the answer as shown, the
+    decline and its reason, the citations, and F1 / exact match against the gold `answers`. `hitting`: the
+    numbers of the sources that hit a gold passage. (bench/citation_replay.py recomputes them from a stored
+    reply.)"""
+    from service.citations import strip_markers
+
+    text = "" if result.declined else strip_markers(result.answer)
+    # What the reader sees first: the short answer when the service shows one, else the answer.
+    shown = result.short_answer or text
+    return {
+        "answer": result.answer,
+        "short_answer": result.short_answer,
+        "declined": result.declined,
+        "reason": result.reason,
+        "exact_match": m.exact_match(shown, answers) if answers else None,
+        "token_f1": round(m.token_f1(shown, answers), 4) if answers else None,
+        "token_f1_answer": round(m.token_f1(text, answers), 4) if answers else None,
+        "markers": sorted({*result.cited, *result.invalid_markers, *result.unsupported_citations}),
+        "cited": list(result.cited),
+        "invalid_markers": list(result.invalid_markers),
+        "unsupported_citations": list(result.unsupported_citations),
+        "cited_hits": sorted(hitting & set(result.cited)),
     }
 
 
