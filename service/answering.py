@@ -224,7 +224,7 @@ def verify_reply(question: str, raw: str, sources: list[Source], min_support: fl
     if parsed is None:
         return AnswerResult(question, DECLINE_TEXT, True, "model_output_invalid", sources, model_output=raw)
     text, cited = parsed
-    check = citations.verify(text, cited, [s.seen_text for s in sources], min_support)
+    check = citations.verify(text, cited, [s.seen_text for s in sources], min_support, question=question)
     base = AnswerResult(
         question,
         DECLINE_TEXT,

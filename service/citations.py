@@ -798,6 +798,9 @@ class Verdict:
     missing: tuple[Fact, ...] = ()
     # The passage's sentences that say the same thing have the opposite polarity ("nicht", "kein").
     contradicted: bool = False
+    # Words the statement takes over from the question that the passage lacks, when too few of them are in it:
+    # the passage names the answer's entity but not what was asked about ("Bürgermeister von Köln ist X").
+    unasked: tuple[str, ...] = ()
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -805,15 +808,36 @@ class Verdict:
         reasons = [f"{fact.describe()} fehlt in der Quelle" for fact in self.missing]
         if self.contradicted:
             reasons.append("die Quelle sagt das Gegenteil (Verneinung)")
-        if self.share < self.required_share and not self.missing and not self.contradicted:
+        if self.unasked:
+            words = ", ".join(f"„{w}“" for w in self.unasked)
+            reasons.append(
+                f"{words} aus der Frage {'fehlt' if len(self.unasked) == 1 else 'fehlen'} in der Quelle"
+            )
+        if (
+            self.share < self.required_share
+            and not self.missing
+            and not self.contradicted
+            and not self.unasked
+        ):
             reasons.append(
                 f"nur {self.share:.0%} der Inhaltswörter in der Quelle (nötig: {self.required_share:.0%})"
             )
         return tuple(reasons)
 
 
-def check_statement(statement: str | Claim, passage: str | Evidence, *, min_support: float) -> Verdict:
-    """Does `passage` support `statement`? Facts must match whole tokens; words by the share rule."""
+def check_statement(
+    statement: str | Claim,
+    passage: str | Evidence,
+    *,
+    min_support: float,
+    asked: frozenset[str] = frozenset(),
+) -> Verdict:
+    """Does `passage` support `statement`? Facts must match whole tokens; words by the share rule.
+
+    `asked` holds the content-term keys of the question (`question_terms`). The words a statement takes over
+    from the question are what it claims the answer is about; of those, the passage must contain the share
+    `min_support` too, else it names the answer without what was asked ("Bürgermeister von Köln ist
+    Dr. Lüdemann" from a passage that lists Dr. Lüdemann as chair of a working group)."""
     claim = statement if isinstance(statement, Claim) else Claim.of(statement)
     evidence = passage if isinstance(passage, Evidence) else Evidence.of(passage)
     missing: list[Fact] = []
@@ -832,11 +856,26 @@ def check_statement(statement: str | Claim, passage: str | Evidence, *, min_supp
             for key, written in claim.terms.items()
             if not key.startswith("#") and not evidence.has_word(written)
         ]
-    supported = not missing and share >= required
+    restated = [(key, written) for key, written in claim.terms.items() if key in asked]
+    lacking = [written for key, written in restated if not evidence.has_term(key, written)]
+    unasked = tuple(lacking) if restated and 1 - len(lacking) / len(restated) < min_support else ()
+    supported = not missing and share >= required and not unasked
     contradicted = supported and _polarity_conflict(claim, evidence)
     return Verdict(
-        supported and not contradicted, share, required, claim.short, tuple(_unique(missing)), contradicted
+        supported and not contradicted,
+        share,
+        required,
+        claim.short,
+        tuple(_unique(missing)),
+        contradicted,
+        unasked,
     )
+
+
+def question_terms(question: str) -> frozenset[str]:
+    """The question's content-term keys that a statement restating them must find in its passage (words only:
+    numbers are facts and checked as such)."""
+    return frozenset(key for key in statement_terms(question) if not key.startswith("#"))
 
 
 _Clause = tuple[frozenset[str], bool]
@@ -962,13 +1001,15 @@ def verify(
     min_support: float,
     *,
     reattribute: bool = True,
+    question: str | None = None,
 ) -> CitationCheck:
     """Check every cited number against the passages (numbered from 1).
 
     A number outside 1..len(passages) is an invalid marker. A cited passage that supports none of the answer's
     statements (`check_statement`) is unsupported. Each statement is attributed to the valid cited passages that
     support it; with `reattribute`, a statement no cited passage supports is attributed to the offered passage
-    that supports it with the highest share of words, if any does.
+    that supports it with the highest share of words, if any does. With `question`, a passage must also hold
+    the words a statement takes over from the question (`check_statement`, `asked`).
     """
     numbers = list(dict.fromkeys([*cited, *parse_markers(answer)]))
     invalid = tuple(n for n in numbers if not 1 <= n <= len(passages))
@@ -977,7 +1018,11 @@ def verify(
     claims = [Claim.of(s) for s in statements]
     every = range(1, len(passages) + 1)
     evidence = {n: Evidence.of(passages[n - 1]) for n in every}
-    verdicts = {n: [check_statement(c, evidence[n], min_support=min_support) for c in claims] for n in every}
+    asked = question_terms(question) if question else frozenset()
+    verdicts = {
+        n: [check_statement(c, evidence[n], min_support=min_support, asked=asked) for c in claims]
+        for n in every
+    }
     supported_cited = {n for n in in_range if any(v.supported for v in verdicts[n])}
     checks: list[StatementCheck] = []
     extra: list[int] = []

@@ -153,6 +153,23 @@ def test_a_declined_answer_shows_no_short_answer(tmp_path: Path) -> None:
     assert body["declined"] and body["short_answer"] is None
 
 
+def test_an_answer_is_declined_when_its_passage_lacks_what_the_question_asked_about(tmp_path: Path) -> None:
+    # The passage holds the budget and the year, not the "Fraktion der Grünen" the question asks about; the
+    # model's sentence wraps the passage's figure in the question's words (3 of its 5 content words are in the
+    # passage: enough for the share rule alone, but neither word it takes over from the question).
+    sentence = "Die Fraktion der Grünen: laut Notiz beträgt das Budget 320.000 EUR für 2026."
+    llm = ScriptedLLM({"antwort": sentence, "quellen": [1]})
+    with _client(tmp_path, llm) as c:
+        c.post("/v1/documents", files={"files": ("notiz.md", NOTE.encode())})
+        asked = c.post(
+            "/v1/answers",
+            json={"question": "Wie hoch ist das Pilotbudget der Fraktion der Grünen im Jahr 2026?"},
+        )
+        plain = c.post("/v1/answers", json={"question": "Wie hoch ist das Pilotbudget 2026?"})
+    assert asked.json()["declined"] and asked.json()["reason"] == "citations_unsupported"
+    assert not plain.json()["declined"]
+
+
 def test_invalid_marker_is_reported(tmp_path: Path) -> None:
     llm = ScriptedLLM({"antwort": "Das Pilotbudget beträgt 320.000 EUR [4].", "quellen": [1, 9]})
     with _client(tmp_path, llm) as c:

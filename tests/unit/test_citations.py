@@ -68,6 +68,41 @@ def test_no_reattribution_when_no_passage_supports_the_statement() -> None:
     )
 
 
+# --- The question's words: a passage must say what was asked about ------------------------------------------
+
+CHAIR = "Sitzungsleitung: Dr. Katrin Lüdemann (Rhein-Ruhr Kommunaldienste), Sprecherin des AK."
+
+
+def test_an_answer_naming_the_passages_person_for_what_the_passage_does_not_say_is_rejected() -> None:
+    question = "Wer ist Bürgermeister von Köln?"
+    answer = "Bürgermeister von Köln ist Dr. Katrin Lüdemann (Rhein-Ruhr Kommunaldienste)."
+    assert verify(answer, [1], [CHAIR], 0.5).valid == (1,)  # without the question: 4 of 6 words found
+    check = verify(answer, [1], [CHAIR], 0.5, question=question)
+    assert check.valid == () and check.unsupported == (1,)
+    assert check.statements[0].rejected[1].reasons == (
+        "„Bürgermeister“, „Köln“ aus der Frage fehlen in der Quelle",
+    )
+
+
+def test_an_answer_restating_the_question_in_the_passages_words_passes() -> None:
+    question = "Wie viele GPUs soll der gemeinsame Cluster mindestens haben?"
+    check = verify("Der Cluster soll mindestens 16 GPUs haben.", [1], [GPU, BUDGET], 0.5, question=question)
+    assert check.valid == (1,)
+
+
+def test_question_words_the_answer_does_not_repeat_are_not_required() -> None:
+    question = "Welche Grafikkarten-Ausstattung verlangt das Papier für den Verbund?"
+    check = verify("Mindestens 16 GPUs mit je 80 GB Speicher.", [1], [GPU, BUDGET], 0.5, question=question)
+    assert check.valid == (1,)
+
+
+def test_half_of_the_restated_question_words_in_the_passage_is_enough_at_min_support_half() -> None:
+    question = "Wer leitet die Sitzung in Köln?"
+    answer = "Die Sitzungsleitung in Köln hat Dr. Katrin Lüdemann (Rhein-Ruhr Kommunaldienste) als Sprecherin."
+    assert not Claim.of(answer).short
+    assert verify(answer, [1], [CHAIR], 0.5, question=question).valid == (1,)
+
+
 # --- The checker's facts: whole tokens, normalised --------------------------------------------------------
 
 WAHL = "Der Bundestag wird auf vier Jahre gewählt. Wählbar ist, wer das vierzigste Lebensjahr vollendet hat."
