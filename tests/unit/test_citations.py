@@ -98,7 +98,9 @@ def test_question_words_the_answer_does_not_repeat_are_not_required() -> None:
 
 def test_half_of_the_restated_question_words_in_the_passage_is_enough_at_min_support_half() -> None:
     question = "Wer leitet die Sitzung in Köln?"
-    answer = "Die Sitzungsleitung in Köln hat Dr. Katrin Lüdemann (Rhein-Ruhr Kommunaldienste) als Sprecherin."
+    answer = (
+        "Die Sitzungsleitung in Köln hat Dr. Katrin Lüdemann (Rhein-Ruhr Kommunaldienste) als Sprecherin."
+    )
     assert not Claim.of(answer).short
     assert verify(answer, [1], [CHAIR], 0.5, question=question).valid == (1,)
 
