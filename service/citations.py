@@ -176,9 +176,36 @@ def _fold(token: str) -> str:
     return unicodedata.normalize("NFC", token).casefold().replace("ß", "ss")
 
 
+# Strong verbs of minutes whose past forms change their vowel: a lemma of the family, so "beschloss" meets
+# "Beschluss" and "entschied" meets "Entscheidung" (a derived word of "entscheid", see `Evidence.has_word`).
+_VOWEL_CHANGES = {
+    **dict.fromkeys(
+        [
+            "beschliessen",
+            "beschliesst",
+            "beschliesse",
+            "beschloss",
+            "beschlossen",
+            "beschlossene",
+            "beschlossenen",
+            "beschlossener",
+            "beschlossenes",
+            "beschluss",
+            "beschlusses",
+            "beschlüsse",
+            "beschlüssen",
+        ],
+        "beschluss",
+    ),
+    **dict.fromkeys(["entscheiden", "entscheidet", "entschied", "entschieden", "entschiedene"], "entscheid"),
+}
+
+
 def _lemma(token: str) -> str:
     """Case-folded token without one inflection ending: "Bundestages" → "bundestag", "Jahre" → "jahr"."""
     word = _fold(token)
+    if word in _VOWEL_CHANGES:
+        return _VOWEL_CHANGES[word]
     for ending in _INFLECTIONS:
         if word.endswith(ending) and len(word) - len(ending) >= 3:
             return word[: -len(ending)]

@@ -68,6 +68,17 @@ def test_no_reattribution_when_no_passage_supports_the_statement() -> None:
     )
 
 
+def test_a_decision_told_with_the_verb_is_found_in_the_minutes_noun() -> None:
+    minutes = "Protokoll des AK KI. Beschluss: Das Pilotbudget wird von 250.000 EUR auf 320.000 EUR erhöht."
+    stated = "Der AK KI beschloss, dass das Pilotbudget von 250.000 EUR auf 320.000 EUR erhöht wird."
+    assert check_statement(stated, minutes, min_support=0.5).supported
+    assert check_statement("Das Pilotbudget wurde beschlossen.", minutes, min_support=0.5).supported
+    assert check_statement(
+        "Der AK entschied über das Pilotbudget.", "Entscheidung des AK über das Pilotbudget", min_support=0.5
+    ).supported
+    assert not check_statement("Der AK verschob das Pilotbudget.", minutes, min_support=0.5).supported
+
+
 # --- The question's words: a passage must say what was asked about ------------------------------------------
 
 CHAIR = "Sitzungsleitung: Dr. Katrin Lüdemann (Rhein-Ruhr Kommunaldienste), Sprecherin des AK."
