@@ -25,9 +25,9 @@ import scipy.sparse as sp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import pseudo_relevance
-from bench._common import CACHE, RunInfo, md_table, write_section
+from bench._common import CACHE, RunInfo, write_section
 from bench.fusion_sweep import _candidates
-from bench.query_variants import SETS, QuestionLists, score
+from bench.query_variants import SETS, QuestionLists, metrics_table, score_rows
 from eval.runner import _prepare, eval_settings
 from ingest.domain import AccessScope, ScoredChunk
 from ingest.store import SearchFilters, StoredChunk, build_store
@@ -97,7 +97,8 @@ def main() -> None:
     run = RunInfo()
     settings = Settings()
     k, w = settings.retrieval.rrf_k, settings.retrieval.bm25_weight
-    rows, timings = [], []
+    rows: list[list[object]] = []
+    timings: list[str] = []
     for name in SETS:
         base = pseudo_relevance.collect(name, args.candidates, settings)
         latent, seconds = latent_lists(name, args.candidates, settings, model)
@@ -107,20 +108,8 @@ def main() -> None:
         ]
         if seconds:
             timings.append(f"{name}: {seconds:.0f} s")
-        for label, weights in combinations(w).items():
-            s = score(lists, weights, k)
-            rows.append(
-                [
-                    name,
-                    len(lists),
-                    label,
-                    *(f"{s[x]:.4f}" for x in ("recall@1", "recall@5", "recall@10", "mrr@10")),
-                ]
-            )
-            print(" | ".join(str(c) for c in rows[-1]), flush=True)
-    table = md_table(
-        ["set", "questions", "rankings fused", "recall@1", "recall@5", "recall@10", "mrr@10"], rows
-    )
+        rows += score_rows(name, lists, combinations(w), k)
+    table = metrics_table(rows, "rankings fused")
     run.finish()
     body = [
         run.markdown(),

@@ -33,9 +33,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import CACHE, RunInfo, md_table, write_section
-from bench.fusion_sweep import Candidate, _candidates
-from bench.query_variants import SETS, QuestionLists, fuse, score
+from bench._common import CACHE, RunInfo, write_section
+from bench.fusion_sweep import _candidates
+from bench.query_variants import SETS, QuestionLists, dump_lists, fuse, load_lists, metrics_table, score_rows
 from eval.runner import _prepare, eval_settings
 from ingest.domain import AccessScope
 from ingest.store import SearchFilters, SearchMode, StoreQuery, build_store
@@ -78,7 +78,7 @@ def collect(name: str, candidates: int, settings: Settings) -> list[QuestionList
     qhash = hashlib.sha256(questions_file.read_bytes()).hexdigest()[:16]
     cache = CACHE / f"prf-v1-{setup.index.key[:16]}-{qhash}-{candidates}.json"
     if cache.is_file():
-        return [_load(row) for row in json.loads(cache.read_text())]
+        return [load_lists(row, LISTS) for row in json.loads(cache.read_text())]
     store = build_store(eval_settings(settings, setup.index.store_path).store, setup.embedder.dim)
     k, w = settings.retrieval.rrf_k, settings.retrieval.bm25_weight
     everything = AccessScope.everything()
@@ -122,17 +122,8 @@ def collect(name: str, candidates: int, settings: Settings) -> list[QuestionList
         store.close()
         setup.locator.save()
     CACHE.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps([_dump(row) for row in out]))
+    cache.write_text(json.dumps([dump_lists(row) for row in out]))
     return out
-
-
-def _dump(q: QuestionLists) -> dict[str, Any]:
-    return {"n": q.n_relevant, **{n: [[c.point_id, sorted(c.hits)] for c in cs] for n, cs in q.lists.items()}}
-
-
-def _load(row: dict[str, Any]) -> QuestionLists:
-    lists = {n: tuple(Candidate(pid, frozenset(h)) for pid, h in row[n]) for n in LISTS}
-    return QuestionLists(row["n"], lists)
 
 
 def combinations(w: float) -> dict[str, dict[str, float]]:
@@ -155,23 +146,10 @@ def main() -> None:
     run = RunInfo()
     settings = Settings()
     k, w = settings.retrieval.rrf_k, settings.retrieval.bm25_weight
-    rows = []
+    rows: list[list[object]] = []
     for name in SETS:
-        lists = collect(name, args.candidates, settings)
-        for label, weights in combinations(w).items():
-            s = score(lists, weights, k)
-            rows.append(
-                [
-                    name,
-                    len(lists),
-                    label,
-                    *(f"{s[x]:.4f}" for x in ("recall@1", "recall@5", "recall@10", "mrr@10")),
-                ]
-            )
-            print(" | ".join(str(c) for c in rows[-1]), flush=True)
-    table = md_table(
-        ["set", "questions", "rankings fused", "recall@1", "recall@5", "recall@10", "mrr@10"], rows
-    )
+        rows += score_rows(name, collect(name, args.candidates, settings), combinations(w), k)
+    table = metrics_table(rows, "rankings fused")
     run.finish()
     body = [
         run.markdown(),

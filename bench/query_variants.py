@@ -73,7 +73,7 @@ def collect(name: str, candidates: int, settings: Settings) -> list[QuestionList
     qhash = hashlib.sha256(questions_file.read_bytes()).hexdigest()[:16]
     cache = CACHE / f"variants-v1-{setup.index.key[:16]}-{qhash}-{candidates}.json"
     if cache.is_file():
-        return [_load(row) for row in json.loads(cache.read_text())]
+        return [load_lists(row) for row in json.loads(cache.read_text())]
     store = build_store(eval_settings(settings, setup.index.store_path).store, setup.embedder.dim)
     out: list[QuestionLists] = []
     try:
@@ -104,19 +104,19 @@ def collect(name: str, candidates: int, settings: Settings) -> list[QuestionList
         store.close()
         setup.locator.save()
     CACHE.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps([_dump(row) for row in out]))
+    cache.write_text(json.dumps([dump_lists(row) for row in out]))
     return out
 
 
-def _dump(q: QuestionLists) -> dict[str, Any]:
+def dump_lists(q: QuestionLists) -> dict[str, Any]:
     return {
         "n": q.n_relevant,
         **{n: [[c.point_id, sorted(c.hits)] for c in cs] for n, cs in q.lists.items()},
     }
 
 
-def _load(row: dict[str, Any]) -> QuestionLists:
-    lists = {n: tuple(Candidate(pid, frozenset(h)) for pid, h in row[n]) for n in LISTS}
+def load_lists(row: dict[str, Any], names: tuple[str, ...] = LISTS) -> QuestionLists:
+    lists = {n: tuple(Candidate(pid, frozenset(h)) for pid, h in row[n]) for n in names}
     return QuestionLists(row["n"], lists)
 
 
@@ -134,6 +134,25 @@ def score(lists: list[QuestionLists], weights: dict[str, float], k: int) -> dict
         "recall@10": m.recall_at_k(ranks, 10),
         "mrr@10": m.mrr_at_k(ranks, 10),
     }
+
+
+METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10")
+
+
+def score_rows(
+    name: str, lists: list[QuestionLists], combos: dict[str, dict[str, float]], k: int
+) -> list[list[object]]:
+    """One table row per combination of rankings (printed as it is scored): set, questions, label, metrics."""
+    rows: list[list[object]] = []
+    for label, weights in combos.items():
+        s = score(lists, weights, k)
+        rows.append([name, len(lists), label, *(f"{s[x]:.4f}" for x in METRICS)])
+        print(" | ".join(str(c) for c in rows[-1]), flush=True)
+    return rows
+
+
+def metrics_table(rows: list[list[object]], label: str) -> str:
+    return md_table(["set", "questions", label, *METRICS], rows)
 
 
 def combinations(w: float) -> dict[str, dict[str, float]]:
@@ -159,23 +178,10 @@ def main() -> None:
     settings = Settings()
     k, w = settings.retrieval.rrf_k, settings.retrieval.bm25_weight
     combos = combinations(w)
-    rows = []
+    rows: list[list[object]] = []
     for name in SETS:
-        lists = collect(name, args.candidates, settings)
-        for label, weights in combos.items():
-            s = score(lists, weights, k)
-            rows.append(
-                [
-                    name,
-                    len(lists),
-                    label,
-                    *(f"{s[x]:.4f}" for x in ("recall@1", "recall@5", "recall@10", "mrr@10")),
-                ]
-            )
-            print(" | ".join(str(c) for c in rows[-1]), flush=True)
-    table = md_table(
-        ["set", "questions", "variants fused", "recall@1", "recall@5", "recall@10", "mrr@10"], rows
-    )
+        rows += score_rows(name, collect(name, args.candidates, settings), combos, k)
+    table = metrics_table(rows, "variants fused")
     run.finish()
     body = [
         run.markdown(),
