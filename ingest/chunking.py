@@ -13,6 +13,7 @@ Rules:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from ingest.config import ChunkingSettings
@@ -61,8 +62,13 @@ def chunk_document(parsed: ParsedDocument, meta: DocumentMeta, settings: Chunkin
 
 def embedding_text(chunk: Chunk) -> str:
     """What is embedded and BM25-indexed: the chunk with its title and section path as context."""
-    context = " > ".join(part for part in (chunk.meta.title, *chunk.section_path) if part)
-    return f"{context}\n{chunk.text}" if context else chunk.text
+    return with_context(chunk.meta.title, chunk.section_path, chunk.text)
+
+
+def with_context(title: str | None, section_path: Sequence[str], text: str) -> str:
+    """`embedding_text` from its parts (e.g. a stored payload's title, section path and text)."""
+    context = " > ".join(part for part in (title, *section_path) if part)
+    return f"{context}\n{text}" if context else text
 
 
 def _sections(blocks: tuple[Block, ...], text: str, settings: ChunkingSettings) -> list[_Section]:
